@@ -1,0 +1,1 @@
+"""The runbook as pytest checks, one module per runbook section."""

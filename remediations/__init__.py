@@ -1,0 +1,1 @@
+"""The paired remediation scripts, one executable per remediation."""
