@@ -1,0 +1,1 @@
+"""Report writers: JSON, JUnit XML, HTML (pytest-html) and the terminal summary."""

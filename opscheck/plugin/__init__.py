@@ -1,0 +1,1 @@
+"""The pytest plugin: markers, options, outcomes, results and report writing."""

@@ -1,0 +1,1 @@
+"""The remediation runner: paired scripts run only when asked, locked, capped and audited."""
