@@ -1,1 +1,1 @@
-"""The bundled demo stack: the runbook's compose project in small, with faults to inject."""
+"""The bundled demo stack: the runbook's compose project in small, with faults."""

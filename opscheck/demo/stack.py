@@ -1,0 +1,218 @@
+"""The demo stack as a whole: bring it up with faults, report its status, take it down.
+
+Example::
+
+    stack = DemoStack(Path("opscheck-demo"))
+    stack.up(faults=["truncated-backup"])
+    print(stack.status())
+    stack.down()
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import psycopg
+
+from opscheck import redaction
+from opscheck.demo import backups, configfile, faults, images
+from opscheck.demo.compose import SERVICES, Compose, render
+from opscheck.demo.containers import health, service_container, wait_for
+from opscheck.demo.engine import connect
+from opscheck.demo.layout import DB_NAME, DB_USER, DEFAULT_DIR, PROJECT, DemoDir, State
+from opscheck.demo.ports import choose_ports
+from opscheck.errors import DemoError
+from opscheck.log import logger
+
+HEALTHY_TIMEOUT_S = 90
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """The state of one service's container."""
+
+    service: str
+    container: str | None
+    state: str
+    health: str | None
+
+
+@dataclass(frozen=True)
+class UpResult:
+    """What ``DemoStack.up`` did."""
+
+    config_path: Path
+    ports: dict[str, int]
+    faults: list[str]
+    imported_images: list[str]
+    duration_s: float
+
+
+class DemoStack:
+    """The demo compose project in one folder, on one Docker engine."""
+
+    def __init__(
+        self,
+        directory: Path = DEFAULT_DIR,
+        *,
+        docker_host: str | None = None,
+        config_path: Path = configfile.DEFAULT_PATH,
+    ) -> None:
+        self.demo = DemoDir(directory)
+        self.docker_host = docker_host or os.environ.get("DOCKER_HOST") or None
+        self.config_path = config_path.resolve()
+        self._client: docker.DockerClient | None = None
+
+    @property
+    def client(self) -> docker.DockerClient:
+        """The Docker client, connected on first use."""
+        if self._client is None:
+            self._client = connect(self.docker_host)
+        return self._client
+
+    def up(self, faults_to_apply: Sequence[str] = ()) -> UpResult:
+        """Start the stack healthy, clear other faults, then apply the named ones."""
+        started = time.monotonic()
+        names = faults.validate(list(faults_to_apply))
+        client = self.client
+        imported = images.ensure_images(client)
+
+        self.demo.create(images.APP_UID)
+        env = self.demo.ensure_env()
+        redaction.register_secrets(
+            value
+            for key, value in env.items()
+            if key not in ("POSTGRES_USER", "POSTGRES_DB")
+        )
+        ports = self._ports()
+        self.demo.write_state(State(ports=ports, faults=[]))
+
+        compose = Compose(self.demo, self.docker_host)
+        self.demo.compose_file.write_text(
+            render(self.demo, ports, faults.variant_for(names))
+        )
+        compose.run("up", "-d", "--remove-orphans")
+
+        context = faults.FaultContext(
+            client, self.demo, compose, ports, env["POSTGRES_PASSWORD"]
+        )
+        self._wait_for_database(ports["db"], env["POSTGRES_PASSWORD"])
+        for fault in faults.REGISTRY.values():
+            if fault.name not in names:
+                fault.clear(context)
+
+        crashing = faults.variant_for(names).restart_loop
+        self._wait_healthy([s for s in SERVICES if s != crashing])
+        backups.write_set(client, self.demo.backups)
+
+        for fault in faults.REGISTRY.values():
+            if fault.name in names:
+                logger.info("applying fault %s", fault.name)
+                fault.apply(context)
+
+        self.demo.write_state(State(ports=ports, faults=names))
+        config_path = configfile.write(
+            self.config_path, self.demo, ports, self.docker_host
+        )
+        return UpResult(config_path, ports, names, imported, time.monotonic() - started)
+
+    def down(self) -> None:
+        """Stop and remove the containers and volumes; keep images and files."""
+        client = self.client
+        if self.demo.compose_file.exists():
+            Compose(self.demo, self.docker_host).run(
+                "down", "--volumes", "--remove-orphans"
+            )
+        elif any(service_container(client, service) for service in SERVICES):
+            raise DemoError(
+                f"containers of project {PROJECT} exist but {self.demo.compose_file} "
+                "does not; run 'opscheck demo up' with the same --dir, then 'demo down'"
+            )
+        state = self.demo.read_state()
+        if state is not None:
+            self.demo.write_state(State(ports=state.ports, faults=[]))
+
+    def status(self) -> list[ServiceStatus]:
+        """Return the state and health of each service's container."""
+        result = []
+        for service in SERVICES:
+            container = service_container(self.client, service)
+            if container is None:
+                result.append(ServiceStatus(service, None, "missing", None))
+                continue
+            container.reload()
+            health_status = container.attrs["State"].get("Health", {}).get("Status")
+            result.append(
+                ServiceStatus(service, container.name, container.status, health_status)
+            )
+        return result
+
+    def active_faults(self) -> list[str]:
+        """Return the faults that the last ``up`` applied."""
+        state = self.demo.read_state()
+        return state.faults if state else []
+
+    def _ports(self) -> dict[str, int]:
+        state = self.demo.read_state()
+        running = any(service_container(self.client, s) for s in SERVICES)
+        if (
+            state is not None
+            and running
+            and set(state.ports) >= set(choose_ports_keys())
+        ):
+            return state.ports
+        return choose_ports()
+
+    def _wait_for_database(self, port: int, password: str) -> None:
+        def accepts() -> bool:
+            try:
+                with psycopg.connect(
+                    host="127.0.0.1",
+                    port=port,
+                    dbname=DB_NAME,
+                    user=DB_USER,
+                    password=password,
+                    connect_timeout=2,
+                ) as connection:
+                    connection.execute("SELECT 1")
+            except psycopg.OperationalError:
+                return False
+            return True
+
+        wait_for(
+            accepts,
+            what=f"the database accepts connections on 127.0.0.1:{port}",
+            timeout_s=HEALTHY_TIMEOUT_S,
+        )
+
+    def _wait_healthy(self, services: list[str]) -> None:
+        def all_healthy() -> bool:
+            for service in services:
+                container = service_container(self.client, service)
+                if container is None or health(container) != "healthy":
+                    return False
+            return True
+
+        try:
+            wait_for(
+                all_healthy,
+                what="every service is healthy",
+                timeout_s=HEALTHY_TIMEOUT_S,
+            )
+        except DemoError as exc:
+            states = ", ".join(
+                f"{s.service}: {s.health or s.state}" for s in self.status()
+            )
+            raise DemoError(f"{exc.message} ({states})") from exc
+
+
+def choose_ports_keys() -> list[str]:
+    """Return the names of every port that the stack needs."""
+    from opscheck.demo.ports import INTERNAL, PREFERRED
+
+    return [*PREFERRED, *INTERNAL]
