@@ -10,5 +10,8 @@ __version__ = "0.1.0"
 # (pyproject.toml maps them there). A source checkout keeps them one level up, beside
 # this folder, so the package path is extended to find opscheck.checks there too.
 _here = Path(__file__).resolve().parent
-if not (_here / "checks").is_dir() and (_here.parent / "checks" / "__init__.py").is_file():
-    __path__.append(str(_here.parent))  # noqa: PLE0605 - a package __path__ is a list
+if (
+    not (_here / "checks").is_dir()
+    and (_here.parent / "checks" / "__init__.py").is_file()
+):
+    __path__.append(str(_here.parent))

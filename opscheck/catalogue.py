@@ -12,7 +12,7 @@ from opscheck.declaration import Declaration, declaration_of
 def check_package_path() -> str:
     """Return the folder that holds the check modules, as pytest should collect it."""
     package = importlib.import_module("opscheck.checks")
-    return str(list(package.__path__)[0])
+    return str(next(iter(package.__path__)))
 
 
 @cache
@@ -20,7 +20,9 @@ def load_catalogue() -> dict[str, Declaration]:
     """Import every check module and return the declarations by check id, in file order."""
     package = importlib.import_module("opscheck.checks")
     found: dict[str, Declaration] = {}
-    for module_info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+    for module_info in sorted(
+        pkgutil.iter_modules(package.__path__), key=lambda m: m.name
+    ):
         if module_info.name.startswith("_"):
             continue
         module = importlib.import_module(f"opscheck.checks.{module_info.name}")

@@ -91,7 +91,11 @@ class Declaration:
             "runbook": self.runbook,
             "description": self.description,
             "levels": {
-                suite: {**levels.evidence(), "unit": levels.unit, "text": levels.describe()}
+                suite: {
+                    **levels.evidence(),
+                    "unit": levels.unit,
+                    "text": levels.describe(),
+                }
                 for suite, levels in self.all_levels().items()
             },
             "remediation": self.remediation,
@@ -101,7 +105,7 @@ class Declaration:
 
 def check(
     *,
-    id: str,  # noqa: A002 - the catalogue calls it "id" and so does every report
+    id: str,
     title: str,
     suites: tuple[str, ...],
     runbook: str,
@@ -116,9 +120,13 @@ def check(
     """Declare a pytest function as a runbook check and mark it with its suites."""
     unknown = [suite for suite in suites if suite not in SUITES]
     if unknown:
-        raise ValueError(f"check {id}: unknown suites {unknown}; known: {', '.join(SUITES)}")
+        raise ValueError(
+            f"check {id}: unknown suites {unknown}; known: {', '.join(SUITES)}"
+        )
     if per not in TARGET_KINDS:
-        raise ValueError(f"check {id}: unknown target kind {per!r}; known: {TARGET_KINDS}")
+        raise ValueError(
+            f"check {id}: unknown target kind {per!r}; known: {TARGET_KINDS}"
+        )
 
     declaration = Declaration(
         id=id,

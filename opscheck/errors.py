@@ -78,7 +78,9 @@ class CheckError(CheckOutcome):
 class TargetUnreachable(CheckError):
     """Docker, PostgreSQL, an HTTP endpoint or a file could not be reached."""
 
-    def __init__(self, message: str, *, target: str | None = None, **evidence: Any) -> None:
+    def __init__(
+        self, message: str, *, target: str | None = None, **evidence: Any
+    ) -> None:
         super().__init__(message, **evidence)
         self.target = target
 

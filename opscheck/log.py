@@ -31,7 +31,9 @@ def configure(verbosity: int) -> None:
         level = logging.INFO
 
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
     handler.addFilter(RedactingFilter())
     logger.handlers[:] = [handler]
     logger.setLevel(level)

@@ -8,7 +8,9 @@ from typing import Any
 
 MASK = "***"
 
-SECRET_KEY_NAME = re.compile(r"PASS|SECRET|TOKEN|KEY|CREDENTIAL|AUTH|PRIVATE|DSN|URL", re.I)
+SECRET_KEY_NAME = re.compile(
+    r"PASS|SECRET|TOKEN|KEY|CREDENTIAL|AUTH|PRIVATE|DSN|URL", re.I
+)
 
 # A value this short under a key that names no secret ("1", "true", "db") would mask
 # unrelated text everywhere, and is not a credential.

@@ -82,7 +82,8 @@ def load(explicit: str | os.PathLike[str] | None = None) -> LoadedConfig:
         ) from None
     except IsADirectoryError:
         raise ConfigError(
-            f"config path {path} is a folder; pass the YAML file itself", source=str(path)
+            f"config path {path} is a folder; pass the YAML file itself",
+            source=str(path),
         ) from None
     except OSError as exc:
         raise ConfigError(
@@ -128,7 +129,9 @@ def parse_yaml(raw_bytes: bytes, path: Path) -> dict[str, Any]:
     return data
 
 
-def _build(data: dict[str, Any], source: Path | None, raw: bytes, base_dir: Path) -> LoadedConfig:
+def _build(
+    data: dict[str, Any], source: Path | None, raw: bytes, base_dir: Path
+) -> LoadedConfig:
     env_file = _env_file_path(data, base_dir)
     env_values = _read_env_file(env_file)
     lookup = {**{k: v for k, v in env_values.items() if v is not None}, **os.environ}
@@ -139,7 +142,9 @@ def _build(data: dict[str, Any], source: Path | None, raw: bytes, base_dir: Path
     try:
         config = Config.model_validate(resolved)
     except ValidationError as exc:
-        raise ConfigError(_describe_validation(exc, source), source=str(source)) from None
+        raise ConfigError(
+            _describe_validation(exc, source), source=str(source)
+        ) from None
 
     validate_check_settings(config, source)
 
@@ -187,11 +192,19 @@ def _read_env_file(path: Path) -> dict[str, str | None]:
         return {}
 
 
-def _interpolate(value: Any, lookup: dict[str, str], key_path: tuple[str, ...], env: Path) -> Any:
+def _interpolate(
+    value: Any, lookup: dict[str, str], key_path: tuple[str, ...], env: Path
+) -> Any:
     if isinstance(value, dict):
-        return {key: _interpolate(item, lookup, (*key_path, str(key)), env) for key, item in value.items()}
+        return {
+            key: _interpolate(item, lookup, (*key_path, str(key)), env)
+            for key, item in value.items()
+        }
     if isinstance(value, list):
-        return [_interpolate(item, lookup, (*key_path, str(i)), env) for i, item in enumerate(value)]
+        return [
+            _interpolate(item, lookup, (*key_path, str(i)), env)
+            for i, item in enumerate(value)
+        ]
     if not isinstance(value, str):
         return value
 
@@ -230,7 +243,9 @@ def _resolve_paths(data: dict[str, Any], base_dir: Path) -> dict[str, Any]:
     if isinstance(disk, dict) and isinstance(disk.get("paths"), list):
         disk = dict(disk)
         disk["paths"] = [
-            str(base_dir / item) if isinstance(item, str) and not Path(item).is_absolute() else item
+            str(base_dir / item)
+            if isinstance(item, str) and not Path(item).is_absolute()
+            else item
             for item in disk["paths"]
         ]
         result["disk"] = disk
@@ -304,7 +319,9 @@ def validate_check_settings(config: Config, source: Path | None) -> None:
             if key in level_keys:
                 continue
             if key not in declaration.options:
-                problems.append(f"  {path}: unknown setting; this check takes: {', '.join(allowed)}")
+                problems.append(
+                    f"  {path}: unknown setting; this check takes: {', '.join(allowed)}"
+                )
                 continue
             default = declaration.options[key]
             problem = _option_type_problem(value, default)
@@ -324,7 +341,9 @@ def validate_check_settings(config: Config, source: Path | None) -> None:
 
     if problems:
         where = f"config file {source}" if source else "config"
-        raise ConfigError("\n".join([f"{where} is invalid:", *problems]), key_path="checks")
+        raise ConfigError(
+            "\n".join([f"{where} is invalid:", *problems]), key_path="checks"
+        )
 
 
 def _option_type_problem(value: Any, default: Any) -> str | None:

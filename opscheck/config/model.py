@@ -36,9 +36,10 @@ class ComposeSection(Section):
     """The compose project whose services are checked."""
 
     project: str = "taskmanagement"
-    services: list[str] = Field(default_factory=lambda: ["backend", "frontend", "db", "nginx"])
+    services: list[str] = Field(
+        default_factory=lambda: ["backend", "frontend", "db", "nginx"]
+    )
     file: Path | None = None
-    healthy_grace_s: float = Field(default=60.0, ge=0)
 
     @field_validator("project")
     @classmethod
@@ -81,8 +82,12 @@ class EndpointSection(Section):
 
 def _default_endpoints() -> dict[str, EndpointSection]:
     return {
-        "backend": EndpointSection(url="http://localhost:5000/api/health", service="backend"),
-        "frontend": EndpointSection(url="http://localhost:3000/api/health", service="frontend"),
+        "backend": EndpointSection(
+            url="http://localhost:5000/api/health", service="backend"
+        ),
+        "frontend": EndpointSection(
+            url="http://localhost:3000/api/health", service="frontend"
+        ),
     }
 
 
@@ -96,9 +101,10 @@ class DatabaseSection(Section):
     password: SecretStr | None = None
     service: str = "db"
     connect_timeout_s: float = Field(default=5.0, gt=0)
-    sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = (
-        "prefer"
-    )
+    statement_timeout_s: float = Field(default=30.0, gt=0)
+    sslmode: Literal[
+        "disable", "allow", "prefer", "require", "verify-ca", "verify-full"
+    ] = "prefer"
 
 
 class BackupsSection(Section):
@@ -136,7 +142,9 @@ class LogsSection(Section):
             try:
                 re.compile(pattern)
             except re.error as exc:
-                raise ValueError(f"{pattern!r} is not a valid regular expression: {exc}") from exc
+                raise ValueError(
+                    f"{pattern!r} is not a valid regular expression: {exc}"
+                ) from exc
         return value
 
 
@@ -154,7 +162,12 @@ class DiskSection(Section):
 
 
 def _default_attestations() -> list[str]:
-    return ["staging_tests_passed", "team_notified", "rollback_plan_ready", "oncall_available"]
+    return [
+        "staging_tests_passed",
+        "team_notified",
+        "rollback_plan_ready",
+        "oncall_available",
+    ]
 
 
 class OffpeakSection(Section):

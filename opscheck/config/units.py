@@ -26,14 +26,18 @@ def parse_size(value: object) -> int:
     Raises ValueError with the accepted forms when the value is not a size.
     """
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a size; write bytes or a unit: 100KiB, 1MiB, 5GB")
+        raise ValueError(
+            f"{value!r} is not a size; write bytes or a unit: 100KiB, 1MiB, 5GB"
+        )
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError(f"{value!r} is negative; a size is zero or more bytes")
         return int(value)
     match = _SIZE.match(str(value))
     if match is None:
-        raise ValueError(f"{value!r} is not a size; write bytes or a unit: 100KiB, 1MiB, 5GB")
+        raise ValueError(
+            f"{value!r} is not a size; write bytes or a unit: 100KiB, 1MiB, 5GB"
+        )
     number, unit = match.groups()
     return int(float(number) * _FACTORS[(unit or "B").lower()])
 

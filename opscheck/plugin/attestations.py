@@ -1,0 +1,81 @@
+"""Attestations: the deploy checklist items that no program can see, given for one run."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import yaml
+
+from opscheck.errors import ConfigError
+from opscheck.plugin.state import Attestation, current_user, iso, utc_now
+
+KEY = re.compile(r"^[a-z][a-z0-9_]*$")
+
+# Variables that CI systems set, in the order they are tried, to record who attested.
+_CI_ACTORS = (
+    ("GITHUB_ACTOR", "GITHUB_RUN_ID", "GitHub Actions"),
+    ("GITLAB_USER_LOGIN", "CI_JOB_ID", "GitLab CI"),
+    ("BUILD_USER_ID", "BUILD_NUMBER", "Jenkins"),
+)
+
+
+def attesting_party() -> tuple[str, str]:
+    """Return who attests (a CI job's user where one is known, else the OS user) and how."""
+    for actor_variable, job_variable, system in _CI_ACTORS:
+        actor = os.environ.get(actor_variable)
+        if actor:
+            job = os.environ.get(job_variable, "")
+            return actor, f"{system} job {job}".strip()
+    return current_user(), "command line"
+
+
+def parse_item(text: str, origin: str) -> tuple[str, str]:
+    """Split ``KEY[=NOTE]`` into key and note, checking the key's form."""
+    key, _, note = text.partition("=")
+    key = key.strip()
+    if not KEY.match(key):
+        raise ConfigError(
+            f"{origin}: attestation key {key!r} is invalid; use lower-case letters, digits and "
+            "'_' such as staging_tests_passed",
+        )
+    return key, note.strip()
+
+
+def collect_attestations(items: list[str], file: str | None) -> list[Attestation]:
+    """Gather the attestations of this run from ``--attest`` options and a file."""
+    by, source = attesting_party()
+    now = iso(utc_now())
+    found: dict[str, Attestation] = {}
+
+    if file:
+        for key, note in _read_file(Path(file)):
+            found[key] = Attestation(
+                key=key, note=note, by=by, at=now, source=f"file {file}"
+            )
+    for text in items:
+        key, note = parse_item(text, "--attest")
+        found[key] = Attestation(key=key, note=note, by=by, at=now, source=source)
+    return list(found.values())
+
+
+def _read_file(path: Path) -> list[tuple[str, str]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"attestation file {path} cannot be read: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        data = None
+    if isinstance(data, dict):
+        return [
+            parse_item(f"{key}={value or ''}", str(path)) for key, value in data.items()
+        ]
+    lines = [line.strip() for line in text.splitlines()]
+    return [
+        parse_item(line, str(path))
+        for line in lines
+        if line and not line.startswith("#")
+    ]

@@ -1,0 +1,78 @@
+"""The terminal summary: one line per result that needs attention, counts, report paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from opscheck import redaction
+from opscheck.plugin.results import OUTCOMES, Result, count_outcomes
+from opscheck.plugin.state import RunState
+
+_STYLE = {
+    "failed": {"fg": "red", "bold": True},
+    "error": {"fg": "magenta", "bold": True},
+    "warning": {"fg": "yellow", "bold": True},
+    "waived": {"fg": "cyan"},
+    "skipped": {"fg": "blue"},
+    "passed": {"fg": "green"},
+}
+
+_ATTENTION = ("failed", "error", "warning")
+
+
+def _line(result: Result, width: int, color: bool) -> str:
+    label = result.outcome.upper().ljust(8)
+    if color:
+        label = click.style(label, **_STYLE[result.outcome])  # type: ignore[arg-type]
+    return f"{label} {result.name.ljust(width)}  {result.message}"
+
+
+def render(
+    state: RunState, *, verbose: bool, color: bool, cwd: Path | None = None
+) -> str:
+    """Return the summary of a finished run as text, secrets removed."""
+    results = state.results
+    counts = count_outcomes(results)
+    duration = state.run_metadata()["duration_s"]
+    where = str(state.loaded.source) if state.loaded.source else "built-in defaults"
+    lines = [
+        f"opscheck {state.suite or 'run'}: {len(results)} results in {duration:.1f} s "
+        f"(project {state.loaded.config.compose.project}, config {where})"
+    ]
+
+    shown = [r for r in results if verbose or r.outcome in _ATTENTION]
+    order = {outcome: index for index, outcome in enumerate(OUTCOMES)}
+    shown.sort(key=lambda result: order[result.outcome])
+    if shown:
+        width = min(max(len(result.name) for result in shown), 48)
+        lines.append("")
+        lines.extend(_line(result, width, color) for result in shown)
+
+    for problem in state.problems:
+        lines.append(f"problem: {problem}")
+
+    lines.append("")
+    lines.append(
+        ", ".join(
+            f"{counts[outcome]} {outcome}"
+            for outcome in OUTCOMES
+            if counts[outcome] or outcome in ("passed", "failed")
+        )
+    )
+    if state.attestations:
+        lines.append(
+            "attested: "
+            + ", ".join(f"{item.key} by {item.by}" for item in state.attestations)
+        )
+    if state.written:
+        base = cwd or Path.cwd()
+        shown_paths = []
+        for path in state.written:
+            try:
+                shown_paths.append(str(path.resolve().relative_to(base.resolve())))
+            except ValueError:
+                shown_paths.append(str(path))
+        lines.append("reports: " + "  ".join(shown_paths))
+    return redaction.current().text("\n".join(lines))
