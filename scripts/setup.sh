@@ -103,8 +103,12 @@ fi
 
 # The Debian package creates a "main" cluster on port 5432. It stays on disk, but it
 # must not run: tests and the demo start their own servers on free ports.
-if command -v pg_lsclusters >/dev/null 2>&1 \
-    && pg_lsclusters --no-header 2>/dev/null | awk '$1 == 15 && $2 == "main" && $4 == "online"' | grep -q .; then
+main_cluster_online() {
+    command -v pg_lsclusters >/dev/null 2>&1 \
+        && pg_lsclusters --no-header 2>/dev/null \
+        | awk '$1 == 15 && $2 == "main" && $4 ~ /^online/' | grep -q .
+}
+if main_cluster_online; then
     run_logged "pg_ctlcluster 15 main stop" pg_ctlcluster 15 main stop
     echo "setup: stopped the PostgreSQL 15 main cluster"
 fi
