@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import http.client
+import os
 import socket
 import subprocess
 import time
 from collections.abc import Callable
 
+import docker
 import psycopg
 import pytest
 
@@ -239,6 +241,17 @@ def test_docker_engine_is_own_daemon(docker_engine: DockerEngine) -> None:
     info = docker_engine.client.info()
     if docker_engine.host != "unix:///var/run/docker.sock":
         assert info["DockerRootDir"] != "/var/lib/docker"
+
+
+@pytest.mark.slow
+def test_docker_engine_env_sets_host(docker_engine_env: DockerEngine) -> None:
+    assert os.environ["DOCKER_HOST"] == docker_engine_env.host
+
+    client = docker.from_env()
+    try:
+        assert client.info()["ID"] == docker_engine_env.client.info()["ID"]
+    finally:
+        client.close()
 
 
 @pytest.mark.slow

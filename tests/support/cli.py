@@ -84,7 +84,8 @@ def opscheck_cli(tmp_path: Path) -> Callable[..., Result]:
     ``run`` starts the installed ``opscheck`` with ``args`` in the test's ``tmp_path``
     (or ``cwd``), with no standard input unless ``input`` is given, and waits at most
     ``timeout`` seconds. ``env`` adds variables to a clean copy of the environment;
-    a value of None removes one.
+    a value of None removes one. Without ``env={"DOCKER_HOST": docker_engine.host}``
+    the command talks to whatever engine the environment names, by default the host's.
     """
     executable = opscheck_executable()
 

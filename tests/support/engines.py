@@ -400,6 +400,8 @@ def docker_engine() -> Iterator[DockerEngine]:
                 f"the Docker engine at OPSCHECK_TEST_DOCKER_HOST={external_host} does "
                 f"not respond: {error}"
             )
+        # NOTE: containers that someone else creates on a shared engine during the
+        # session are removed at the end as well.
         existing = [container.id for container in client.containers.list(all=True)]
         try:
             yield DockerEngine(external_host, client)
@@ -422,6 +424,21 @@ def docker_engine() -> Iterator[DockerEngine]:
             client.close()
         finally:
             daemon.stop()
+
+
+@pytest.fixture
+def docker_engine_env(
+    docker_engine: DockerEngine, monkeypatch: pytest.MonkeyPatch
+) -> DockerEngine:
+    """Set DOCKER_HOST to the test engine for one test, for in-process clients.
+
+    pytest-testinfra's ``docker://`` backend and ``docker.from_env()`` read
+    ``os.environ``; the variable is restored when the test ends.
+    """
+    for name in ("DOCKER_CONTEXT", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DOCKER_HOST", docker_engine.host)
+    return docker_engine
 
 
 # PostgreSQL ------------------------------------------------------------------------
@@ -685,6 +702,7 @@ __all__ = [
     "PgCluster",
     "busybox_rootfs_tar",
     "docker_engine",
+    "docker_engine_env",
     "free_port",
     "pg_cluster",
 ]
