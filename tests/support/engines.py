@@ -166,8 +166,8 @@ class DockerEngine:
     """A Docker engine the tests may use: its address, an SDK client and images.
 
     ``host`` is the engine's ``unix://`` URL and ``client`` a docker SDK client for it.
-    Pass ``env()`` to subprocesses (docker CLI, docker-compose, testinfra) so that they
-    talk to this engine rather than the host's.
+    Pass ``env()`` to subprocesses (docker CLI, docker-compose) so that they use this
+    engine rather than the host's; in-process clients get it from ``docker_engine_env``.
     """
 
     def __init__(self, host: str, client: docker.DockerClient) -> None:
