@@ -137,5 +137,10 @@ if ((dev)); then
 else
     target="$repo_root"
 fi
-run_logged "pip install" "$venv/bin/python" -m pip install --disable-pip-version-check "$target"
+# A developer who installed opscheck editable (pip install -e) keeps that install.
+editable=()
+if "$venv/bin/python" -m pip show opscheck 2>/dev/null | grep -q '^Editable project location:'; then
+    editable=(-e)
+fi
+run_logged "pip install" "$venv/bin/python" -m pip install --disable-pip-version-check "${editable[@]}" "$target"
 echo "setup: installed opscheck into $venv in $((SECONDS - started)) s$( ((dev)) && echo ' (with dev tools)')"

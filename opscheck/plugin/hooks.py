@@ -340,6 +340,21 @@ def verdict(_opscheck_verdict: Verdict | None) -> Verdict:
     return _opscheck_verdict
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> bool | None:
+    if _declaration(item) is None:
+        return None
+    from opscheck.plugin.rerun import run_with_retries
+
+    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    for report in run_with_retries(item, nextitem, run_state(item.config)):
+        item.ihook.pytest_runtest_logreport(report=report)
+    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]

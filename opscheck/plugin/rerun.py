@@ -1,0 +1,121 @@
+"""Running a check more than once: after a remediation, and under ``--wait``.
+
+A check that did not pass is run again, within the same pytest item, until it passes or
+the wait is over. Only the last run's reports reach the other plugins, so reports count
+each check and target once; the result records every attempt.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from _pytest.runner import runtestprotocol
+
+from opscheck.log import logger
+from opscheck.plugin.results import Result
+from opscheck.plugin.state import RunState, iso, utc_now
+
+RESULT_PROPERTY = "opscheck_result"
+SETTLED = ("passed", "skipped", "waived")
+
+
+def _result_entry(
+    reports: list[pytest.TestReport],
+) -> tuple[pytest.TestReport, dict[str, Any]] | None:
+    for report in reports:
+        for name, value in report.user_properties:
+            if name == RESULT_PROPERTY:
+                return report, value
+    return None
+
+
+def _run_once(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> list[pytest.TestReport]:
+    return runtestprotocol(item, nextitem=nextitem, log=False)
+
+
+def run_with_retries(
+    item: pytest.Item, nextitem: pytest.Item | None, state: RunState
+) -> list[pytest.TestReport]:
+    """Run one check, remediate and re-run it when asked, and retry it under ``--wait``."""
+    started = time.monotonic()
+    reports = _run_once(item, nextitem)
+    found = _result_entry(reports)
+    if found is None:
+        return reports
+
+    attempts = [_attempt(found[1], started)]
+    remediation = _remediate(item, nextitem, state, found[1])
+    if remediation is not None:
+        taken, after_reports = remediation
+        if after_reports is not None:
+            reports = after_reports
+            found = _result_entry(reports) or found
+            attempts.append(_attempt(found[1], started))
+        found[1]["remediation"] = taken
+
+    deadline = started + state.wait_s
+    while state.wait_s > 0 and found[1]["outcome"] not in SETTLED:
+        pause = min(state.wait_interval_s, deadline - time.monotonic())
+        if pause <= 0:
+            break
+        logger.info(
+            "%s did not pass (%s); running it again in %.1f s",
+            found[1]["id"],
+            found[1]["outcome"],
+            pause,
+        )
+        time.sleep(pause)
+        reports = _run_once(item, nextitem)
+        found = _result_entry(reports) or found
+        attempts.append(_attempt(found[1], started))
+
+    if len(attempts) > 1:
+        found[1]["attempts"] = attempts
+        if found[1]["outcome"] in SETTLED:
+            found[1]["evidence"]["passed_after_s"] = attempts[-1]["after_s"]
+    return reports
+
+
+def _attempt(result: dict[str, Any], started: float) -> dict[str, Any]:
+    return {
+        "at": iso(utc_now()),
+        "after_s": round(time.monotonic() - started, 2),
+        "outcome": result["outcome"],
+        "message": result["message"],
+    }
+
+
+def _remediate(
+    item: pytest.Item,
+    nextitem: pytest.Item | None,
+    state: RunState,
+    result: dict[str, Any],
+) -> tuple[dict[str, Any], list[pytest.TestReport] | None] | None:
+    paired = result.get("remediation")
+    if state.remediate == "off" or not paired or result["outcome"] in SETTLED:
+        return None
+
+    from opscheck.remediation import runner
+
+    record = runner.remediate(Result.from_dict(result), state)
+    if record is None:
+        return None
+    taken: dict[str, Any] = {
+        "name": paired["name"],
+        "mode": state.remediate,
+        "taken": record,
+        "before": result["outcome"],
+        "after": None,
+    }
+    if not record.get("ran"):
+        return taken, None
+
+    after_reports = _run_once(item, nextitem)
+    after = _result_entry(after_reports)
+    taken["after"] = after[1]["outcome"] if after else None
+    runner.record_recheck(record, taken["after"])
+    return taken, after_reports
