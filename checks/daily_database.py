@@ -27,6 +27,7 @@ from opscheck.plugin.verdict import Verdict
         "each give their own message."
     ),
     default_timeout_s=30.0,
+    phases=("pre",),
 )
 def test_db_accepting_connections(database: Database, verdict: Verdict) -> None:
     verdict.record(address=database.address, database=database.name, user=database.user)

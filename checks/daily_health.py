@@ -27,6 +27,7 @@ from opscheck.plugin.verdict import Verdict
     ),
     remediation="restart-service",
     default_timeout_s=30.0,
+    phases=("post",),
 )
 def test_health_endpoint(endpoint: Endpoint, verdict: Verdict) -> None:
     answer = endpoint.get()

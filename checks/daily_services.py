@@ -52,6 +52,7 @@ def _stopped(state: ContainerState) -> str:
         "in state running. A service with no container, or one exited, dead or restarting, fails."
     ),
     remediation="restart-service",
+    phases=("pre", "post"),
 )
 def test_services_running(service: ComposeService, verdict: Verdict) -> None:
     containers = service.containers()
@@ -89,6 +90,7 @@ def test_services_running(service: ComposeService, verdict: Verdict) -> None:
     remediation="restart-service",
     options={"grace_period_s": 60.0, "poll_interval_s": 1.0},
     default_timeout_s=120.0,
+    phases=("pre", "post"),
 )
 def test_services_healthy(service: ComposeService, verdict: Verdict) -> None:
     grace = float(verdict.option("grace_period_s"))

@@ -16,6 +16,9 @@ from opscheck.levels import Levels
 
 SUITES = ("daily", "deploy_gate", "weekly", "monthly", "security", "monitor")
 
+# The two halves of a deploy: before it (checklist, backup, health) and after it.
+PHASES = ("pre", "post")
+
 SUITE_HELP = {
     "daily": "the 9:00 health check, 10:00 log review and 11:00 backup verification",
     "deploy_gate": "before and after a deploy: checklist, backup, health and version",
@@ -61,6 +64,8 @@ class Declaration:
     remediation: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     default_timeout_s: float = 60.0
+    # Deploy gate phases the check runs in; an empty tuple means every phase.
+    phases: tuple[str, ...] = ()
 
     @property
     def area(self) -> str:
@@ -100,6 +105,7 @@ class Declaration:
             },
             "remediation": self.remediation,
             "options": dict(self.options),
+            "phases": list(self.phases),
         }
 
 
@@ -116,6 +122,7 @@ def check(
     remediation: str | None = None,
     options: Mapping[str, Any] | None = None,
     default_timeout_s: float = 60.0,
+    phases: tuple[str, ...] = (),
 ) -> Callable[[F], F]:
     """Declare a pytest function as a runbook check and mark it with its suites."""
     unknown = [suite for suite in suites if suite not in SUITES]
@@ -123,6 +130,13 @@ def check(
         raise ValueError(
             f"check {id}: unknown suites {unknown}; known: {', '.join(SUITES)}"
         )
+    unknown_phases = [phase for phase in phases if phase not in PHASES]
+    if unknown_phases:
+        raise ValueError(
+            f"check {id}: unknown deploy phases {unknown_phases}; known: {', '.join(PHASES)}"
+        )
+    if phases and "deploy_gate" not in suites:
+        raise ValueError(f"check {id}: deploy phases need the deploy_gate suite")
     if per not in TARGET_KINDS:
         raise ValueError(
             f"check {id}: unknown target kind {per!r}; known: {TARGET_KINDS}"
@@ -140,6 +154,7 @@ def check(
         remediation=remediation,
         options=dict(options or {}),
         default_timeout_s=default_timeout_s,
+        phases=tuple(phases),
     )
 
     def mark(function: F) -> F:

@@ -274,6 +274,7 @@ def pytest_collection_modifyitems(
     config: pytest.Config, items: list[pytest.Item]
 ) -> None:
     state = run_state(config)
+    _deselect_other_phase(config, items, state)
     items.sort(key=_area_rank)
     for item in items:
         declaration = _declaration(item)
@@ -290,6 +291,26 @@ def pytest_collection_modifyitems(
                     reason=f"disabled in the config (checks.{declaration.id}.enabled)"
                 )
             )
+
+
+def _deselect_other_phase(
+    config: pytest.Config, items: list[pytest.Item], state: RunState
+) -> None:
+    """Keep only the checks of the chosen deploy gate phase (``--opscheck-phase``)."""
+    if state.suite != "deploy_gate" or state.phase == "all":
+        return
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        declaration = _declaration(item)
+        phases = declaration.phases if declaration is not None else ()
+        if phases and state.phase not in phases:
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 def _declaration(item: pytest.Item) -> Declaration | None:
