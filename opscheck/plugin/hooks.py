@@ -34,6 +34,7 @@ pytest_plugins = [
     "opscheck.fixtures.compose",
     "opscheck.fixtures.http",
     "opscheck.fixtures.database",
+    "opscheck.fixtures.images",
 ]
 
 RESULT_PROPERTY = "opscheck_result"
