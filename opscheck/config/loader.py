@@ -36,6 +36,7 @@ _PATH_KEYS: tuple[tuple[str, ...], ...] = (
     ("secrets", "env_file"),
     ("remediation", "audit_log"),
     ("remediation", "lock_file"),
+    ("remediation", "evidence_dir"),
     ("reports", "dir"),
     ("waivers",),
 )

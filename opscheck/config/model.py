@@ -203,6 +203,14 @@ class RemediationSection(Section):
     prune_volumes: list[str] = Field(default_factory=list)
     vacuum_full: bool = False
     reindex: bool = False
+    # How long a second opscheck process waits for the lock before it skips.
+    lock_wait_s: float = Field(default=30.0, ge=0)
+    # terminate-long-queries ends queries active for longer than this (the runbook's 5 min).
+    long_query_s: float = Field(default=300.0, gt=0)
+    # restart-service waits this long for the restarted containers to report healthy.
+    healthy_timeout_s: float = Field(default=120.0, gt=0)
+    evidence_dir: Path = Path("reports/evidence")
+    evidence_log_hours: float = Field(default=24.0, gt=0)
 
 
 class TlsTarget(Section):
