@@ -223,6 +223,20 @@ class TlsTarget(Section):
     ca_file: Path | None = None
 
 
+class HostSection(Section):
+    """The host that the stack runs on, reached through pytest-testinfra."""
+
+    # A testinfra backend URL: local://, ssh://user@host, docker://container.
+    backend: str = "local://"
+
+
+class SecuritySection(Section):
+    """Settings of the security checks."""
+
+    # Service name -> why its containers may run as root.
+    root_allowed: dict[str, str] = Field(default_factory=dict)
+
+
 class ReportsSection(Section):
     """Where reports are written."""
 
@@ -252,6 +266,8 @@ class Config(Section):
     deploy: DeploySection = Field(default_factory=DeploySection)
     remediation: RemediationSection = Field(default_factory=RemediationSection)
     tls: list[TlsTarget] = Field(default_factory=list)
+    host: HostSection = Field(default_factory=HostSection)
+    security: SecuritySection = Field(default_factory=SecuritySection)
     reports: ReportsSection = Field(default_factory=ReportsSection)
     waivers: Path | None = None
     checks: dict[str, CheckSettings] = Field(default_factory=dict)
