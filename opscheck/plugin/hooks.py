@@ -35,6 +35,8 @@ pytest_plugins = [
     "opscheck.fixtures.http",
     "opscheck.fixtures.database",
     "opscheck.fixtures.images",
+    "opscheck.fixtures.stats",
+    "opscheck.fixtures.disk",
 ]
 
 RESULT_PROPERTY = "opscheck_result"
