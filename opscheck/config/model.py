@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+)
 
 SERVICE_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 
@@ -107,6 +114,29 @@ class DatabaseSection(Section):
     ] = "prefer"
 
 
+# Databases that a restore test must never create or drop.
+RESERVED_DATABASES = ("postgres", "template0", "template1")
+
+
+class RestoreSection(Section):
+    """How the monthly restore test reaches PostgreSQL.
+
+    ``method: psql`` runs the host's psql against ``database.host``; ``docker-exec``
+    runs psql inside ``container``, as the runbook's restore script does. ``user`` and
+    ``password`` default to the database section's; a dump that contains
+    ``CREATE EXTENSION`` needs a superuser here.
+    """
+
+    database: str | None = None
+    method: Literal["psql", "docker-exec"] = "psql"
+    container: str = "taskmanagement_postgres"
+    user: str | None = None
+    password: SecretStr | None = None
+    psql: Path | None = None
+    maintenance_database: str = "postgres"
+    timeout_s: float = Field(default=1800.0, gt=0)
+
+
 class BackupsSection(Section):
     """The folder that the nightly backup job writes to."""
 
@@ -114,6 +144,7 @@ class BackupsSection(Section):
     timezone: str = "UTC"
     retention_days: int = Field(default=30, ge=1)
     keep_newest: int = Field(default=7, ge=1)
+    restore: RestoreSection = Field(default_factory=RestoreSection)
 
     @field_validator("timezone")
     @classmethod
@@ -271,6 +302,24 @@ class Config(Section):
     reports: ReportsSection = Field(default_factory=ReportsSection)
     waivers: Path | None = None
     checks: dict[str, CheckSettings] = Field(default_factory=dict)
+
+    @field_validator("backups")
+    @classmethod
+    def _scratch_is_not_live(
+        cls, value: BackupsSection, info: ValidationInfo
+    ) -> BackupsSection:
+        database = info.data.get("database")
+        scratch = value.restore.database
+        if scratch is None or not isinstance(database, DatabaseSection):
+            return value
+        if scratch == database.name or scratch in RESERVED_DATABASES:
+            raise ValueError(
+                f"restore.database {scratch!r} is the live database or a system one, "
+                "and the restore test drops its scratch database when it ends; set "
+                f"backups.restore.database to another name, such as "
+                f"{database.name}_restore_test"
+            )
+        return value
 
     def check_settings(self, check_id: str) -> CheckSettings:
         """Return the settings of one check, empty when the config names none."""
