@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from pathlib import Path
@@ -79,3 +80,21 @@ def _read_file(path: Path) -> list[tuple[str, str]]:
         for line in lines
         if line and not line.startswith("#")
     ]
+
+
+def reject_unknown(attestations: list[Attestation], expected: list[str]) -> None:
+    """Raise ConfigError for an attested key that ``deploy.attestations`` does not list.
+
+    A misspelt key would otherwise attest nothing while looking attested.
+    """
+    for attestation in attestations:
+        if attestation.key in expected:
+            continue
+        close = difflib.get_close_matches(attestation.key, expected, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ConfigError(
+            f"attestation {attestation.key} ({attestation.source}) is not a checklist item "
+            f"of this config{hint}; the items are {', '.join(expected)}; add it under "
+            "deploy.attestations to make it one",
+            key_path="deploy.attestations",
+        )

@@ -21,7 +21,7 @@ from opscheck.declaration import SUITE_HELP, SUITES, Declaration, declaration_of
 from opscheck.errors import CheckOutcome, ConfigError, OpscheckError
 from opscheck.log import logger
 from opscheck.plugin import outcomes
-from opscheck.plugin.attestations import collect_attestations
+from opscheck.plugin.attestations import collect_attestations, reject_unknown
 from opscheck.plugin.results import Result, exit_status
 from opscheck.plugin.state import STATE_KEY, ReportPaths, RunState, utc_now
 from opscheck.plugin.targets import targets_for
@@ -168,6 +168,7 @@ def pytest_configure(config: pytest.Config) -> None:
             config.getoption("--opscheck-attest"),
             config.getoption("--opscheck-attest-file"),
         )
+        reject_unknown(attestations, loaded.config.deploy.attestations)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
 
