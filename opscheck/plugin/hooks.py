@@ -34,6 +34,7 @@ pytest_plugins = [
     "opscheck.fixtures.compose",
     "opscheck.fixtures.http",
     "opscheck.fixtures.database",
+    "opscheck.fixtures.logs",
     "opscheck.fixtures.images",
     "opscheck.fixtures.stats",
     "opscheck.fixtures.disk",
