@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 import time
 from collections.abc import Callable
@@ -82,14 +83,29 @@ def image_specs() -> list[ImageSpec]:
     return specs
 
 
+ASSETS_LABEL = "org.opscheck.demo.assets"
+
+
+def assets_digest() -> str:
+    """Return a digest of the files baked into the images, to rebuild when they change."""
+    digest = hashlib.sha256()
+    folder = resources.files("opscheck.demo").joinpath("assets")
+    for group in ("web", "db"):
+        for entry in sorted(folder.joinpath(group).iterdir(), key=lambda e: e.name):
+            digest.update(entry.name.encode())
+            digest.update(entry.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def ensure_images(client: docker.DockerClient) -> list[str]:
-    """Import every demo image that is missing; return the tags imported."""
+    """Import every demo image that is missing or outdated; return the tags imported."""
+    digest = assets_digest()
     imported: list[str] = []
     for spec in image_specs():
-        missing = [tag for tag in spec.tags if not _exists(client, tag)]
-        if not missing:
+        outdated = [tag for tag in spec.tags if not _is_current(client, tag, digest)]
+        if not outdated:
             continue
-        _import(client, spec)
+        _import(client, spec, digest)
         imported.extend(spec.tags)
     return imported
 
@@ -102,7 +118,16 @@ def _exists(client: docker.DockerClient, tag: str) -> bool:
     return True
 
 
-def _import(client: docker.DockerClient, spec: ImageSpec) -> None:
+def _is_current(client: docker.DockerClient, tag: str, digest: str) -> bool:
+    try:
+        image = client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        return False
+    labels = image.attrs.get("Config", {}).get("Labels") or {}
+    return bool(labels.get(ASSETS_LABEL) == digest)
+
+
+def _import(client: docker.DockerClient, spec: ImageSpec, digest: str) -> None:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="opscheck-demo-") as folder:
         archive = Path(folder, "rootfs.tar")
@@ -116,7 +141,10 @@ def _import(client: docker.DockerClient, spec: ImageSpec) -> None:
         repository, tag = first.rsplit(":", 1)
         try:
             client.api.import_image_from_file(
-                str(archive), repository=repository, tag=tag, changes=list(spec.changes)
+                str(archive),
+                repository=repository,
+                tag=tag,
+                changes=[*spec.changes, f"LABEL {ASSETS_LABEL}={digest}"],
             )
             image = client.images.get(first)
             for other in others:

@@ -13,6 +13,9 @@ INTERNAL = ("backend_cgi", "frontend_cgi")
 def is_free(port: int) -> bool:
     """Tell whether a TCP port can be bound on 127.0.0.1."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # Servers bind with SO_REUSEADDR, so connections left in TIME_WAIT by a
+        # stopped server do not make its port busy for them.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
