@@ -36,7 +36,7 @@ OLD_BACKUP_AGE = timedelta(hours=30)
 
 @dataclass
 class FaultContext:
-    """What a fault acts on: the engine, the demo folder, its ports and secrets."""
+    """The targets of a fault: the engine, the demo folder, its ports and secrets."""
 
     client: docker.DockerClient
     demo: DemoDir

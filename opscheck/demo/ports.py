@@ -23,13 +23,13 @@ def is_free(port: int) -> bool:
     return True
 
 
-def free_port(taken: set[int]) -> int:
+def free_port(chosen: set[int]) -> int:
     """Return a port on 127.0.0.1 that the kernel reports free and no one else chose."""
     while True:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             probe.bind(("127.0.0.1", 0))
             port = int(probe.getsockname()[1])
-        if port not in taken:
+        if port not in chosen:
             return port
 
 
