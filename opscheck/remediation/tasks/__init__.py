@@ -1,0 +1,1 @@
+"""The work of each remediation executable; ``remediations/NAME`` calls ``main``."""
