@@ -27,7 +27,7 @@ _PLAIN_WORD = re.compile(r"^[A-Za-z0-9 _:/-]+$")
 try:
     import hyperscan
 except ImportError:  # no wheel for this platform
-    hyperscan = None
+    hyperscan = None  # type: ignore[assignment]
 
 
 class Matcher(Protocol):
