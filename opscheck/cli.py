@@ -314,6 +314,44 @@ def explain(check_id: str) -> None:
     click.echo("\n".join(lines))
 
 
+@cli.command("remediate")
+@click.argument("name")
+@click.option(
+    "--target",
+    metavar="T",
+    help="What to act on: a service, or a table for vacuum-analyze.",
+)
+@click.option("--dry-run", is_flag=True, help="Print what would run, and run nothing.")
+@click.option(
+    "--config",
+    "config",
+    metavar="FILE",
+    help="Config file (else $OPSCHECK_CONFIG, ./opscheck.yaml, the runbook's defaults).",
+)
+@click.option("-v", "--verbose", count=True, help="INFO log lines (-vv), DEBUG (-vvv).")
+def remediate_command(
+    name: str, target: str | None, dry_run: bool, config: str | None, verbose: int
+) -> None:
+    """Run one remediation by hand: locked, time-limited and written to the audit log."""
+    from opscheck.remediation import registry, report, runner
+
+    if name not in registry.REGISTRY:
+        raise CliError(
+            f"unknown remediation {name!r}; known: {', '.join(sorted(registry.REGISTRY))}"
+        )
+    log.configure(verbose)
+    loaded = _load(config)
+    try:
+        record = runner.run_by_hand(name, loaded.config, target=target, dry_run=dry_run)
+    except OpscheckError as exc:
+        _fail(exc)
+    click.echo(report.describe(record))
+    if dry_run and record["argv"]:
+        return
+    if not record["ran"] or record["exit_status"] != 0:
+        sys.exit(1)
+
+
 @cli.group("config")
 def config_group() -> None:
     """Work with the config file."""
