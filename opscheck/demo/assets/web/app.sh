@@ -3,6 +3,9 @@
 # /api/health to the busybox httpd CGI on 127.0.0.1:$CGI_PORT.
 set -eu
 
+# A restart clears the faults switched on in /tmp/faults, as restarting a real
+# service clears a fault held in its memory; restart-service relies on it.
+rm -rf /tmp/faults
 mkdir -p /tmp/faults /tmp/nginx /tmp/www/cgi-bin
 cp /app/health.cgi /tmp/www/cgi-bin/health
 sed -e "s/@PORT@/$PORT/g" -e "s/@CGI_PORT@/$CGI_PORT/g" /app/nginx-app.conf \
