@@ -34,10 +34,15 @@ pytest_plugins = [
     "opscheck.fixtures.compose",
     "opscheck.fixtures.http",
     "opscheck.fixtures.database",
+    "opscheck.fixtures.backups",
     "opscheck.fixtures.logs",
     "opscheck.fixtures.images",
     "opscheck.fixtures.stats",
     "opscheck.fixtures.disk",
+    "opscheck.fixtures.host",
+    "opscheck.fixtures.secrets",
+    "opscheck.fixtures.scanner",
+    "opscheck.fixtures.tls",
 ]
 
 RESULT_PROPERTY = "opscheck_result"
