@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from opscheck.config.model import Config
-from opscheck.demo.compose import SERVICES
+from opscheck.demo.compose import DB_CONTAINER, SERVICES
 from opscheck.demo.layout import DB_NAME, DB_USER, PROJECT, DemoDir
 
 DEFAULT_PATH = Path("opscheck-demo.yaml")
@@ -49,7 +49,18 @@ def render(
         "password": "${POSTGRES_PASSWORD}",
         "sslmode": "disable",
     }
-    data["backups"] = {"path": _relative(demo.backups, base), "timezone": "UTC"}
+    data["backups"] = {
+        "path": _relative(demo.backups, base),
+        "timezone": "UTC",
+        # The dump holds CREATE EXTENSION pg_stat_statements, which only a superuser
+        # may run, so the restore test runs psql in the container as postgres, whom
+        # the container's local socket trusts.
+        "restore": {
+            "method": "docker-exec",
+            "container": DB_CONTAINER,
+            "user": "postgres",
+        },
+    }
     data["logs"] = {"access_log": _relative(demo.access_log, base)}
     data["secrets"] = {"env_file": _relative(demo.env_file, base)}
 

@@ -35,6 +35,7 @@ pytest_plugins = [
     "opscheck.fixtures.http",
     "opscheck.fixtures.database",
     "opscheck.fixtures.backups",
+    "opscheck.fixtures.backups",
     "opscheck.fixtures.logs",
     "opscheck.fixtures.images",
     "opscheck.fixtures.stats",
