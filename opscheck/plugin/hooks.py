@@ -35,7 +35,6 @@ pytest_plugins = [
     "opscheck.fixtures.http",
     "opscheck.fixtures.database",
     "opscheck.fixtures.backups",
-    "opscheck.fixtures.backups",
     "opscheck.fixtures.logs",
     "opscheck.fixtures.images",
     "opscheck.fixtures.stats",
