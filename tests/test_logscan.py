@@ -1,0 +1,197 @@
+"""The log scan engine: both matchers give the same lines, readers keep memory flat."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+
+from opscheck.logscan.grouping import OTHER, MessageGroups, message_key
+from opscheck.logscan.matcher import (
+    HyperscanMatcher,
+    PythonMatcher,
+    hyperscan_available,
+    make_matcher,
+)
+from opscheck.logscan.reader import ReadStats, file_blocks, stream_lines
+from opscheck.logscan.scan import ErrorTally, LogLine, matching_in_file
+from opscheck.logscan.text import decode_line, shorten
+
+ENGINES = [
+    "python",
+    pytest.param(
+        "hyperscan",
+        marks=pytest.mark.skipif(
+            not hyperscan_available(), reason="no hyperscan wheel here"
+        ),
+    ),
+]
+
+SAMPLE = (
+    b"2026-12-04T10:00:00Z INFO backend started\n"
+    b"2026-12-04T10:00:01Z \x1b[31mERROR\x1b[0m backend request failed\n"
+    b"errors everywhere and Error again and EXCEPTION\n"
+    b"\n"
+    b"nothing here: terror is a substring match, as grep -i counts it\n"
+    b"\xff\xfe invalid utf-8 with Fatal in it\n"
+    b"Exception at the very end without newline"
+)
+EXPECTED = [
+    b"2026-12-04T10:00:01Z \x1b[31mERROR\x1b[0m backend request failed",
+    b"errors everywhere and Error again and EXCEPTION",
+    b"nothing here: terror is a substring match, as grep -i counts it",
+    b"\xff\xfe invalid utf-8 with Fatal in it",
+    b"Exception at the very end without newline",
+]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_matcher_finds_each_line_once(engine: str) -> None:
+    matcher = make_matcher(["error|fatal|exception"], engine)
+    found = [SAMPLE[start:end] for start, end in matcher.matching_lines(SAMPLE)]
+    assert matcher.engine == engine
+    assert found == EXPECTED
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_matcher_regex_pattern(engine: str) -> None:
+    block = b"Failed password login for bob\nlogin ok\nfailed\nLOGIN FAILED twice\n"
+    matcher = make_matcher(["failed.*login|login.*failed"], engine)
+    found = [block[start:end] for start, end in matcher.matching_lines(block)]
+    assert found == [b"Failed password login for bob", b"LOGIN FAILED twice"]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_matcher_regex_does_not_cross_lines(engine: str) -> None:
+    block = b"failed to connect\nuser login ok\n"
+    matcher = make_matcher(["failed.*login"], engine)
+    assert matcher.matching_lines(block) == []
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_matcher_several_patterns(engine: str) -> None:
+    block = b"a timeout\nb\nc error timeout\n"
+    matcher = make_matcher(["timeout", "error"], engine)
+    found = [block[start:end] for start, end in matcher.matching_lines(block)]
+    assert found == [b"a timeout", b"c error timeout"]
+
+
+@pytest.mark.skipif(not hyperscan_available(), reason="no hyperscan wheel here")
+def test_engines_agree_on_generated_log() -> None:
+    words = [b"info", b"ERROR", b"warn", b"exception", b"Fatal", b"ok", b"fail"]
+    lines = []
+    for number in range(20000):
+        word = words[(number * 7919) % len(words)]
+        lines.append(b"%d line %s \xc3\x28 %d" % (number, word, number * 31))
+    block = b"\n".join(lines)
+    for pattern in ("error|fatal|exception", r"err\w+|fa(tal|il)"):
+        fast = HyperscanMatcher([pattern]).matching_lines(block)
+        slow = PythonMatcher([pattern]).matching_lines(block)
+        assert fast == slow
+        assert fast
+
+
+def test_unknown_engine_is_rejected() -> None:
+    with pytest.raises(ValueError, match="is not a log scan engine; choose one of"):
+        make_matcher(["error"], "grep")
+
+
+def test_engine_variable_forces_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPSCHECK_LOGSCAN_ENGINE", "python")
+    assert make_matcher(["error"]).engine == "python"
+
+
+@pytest.mark.skipif(not hyperscan_available(), reason="no hyperscan wheel here")
+def test_lookaround_falls_back_to_python() -> None:
+    matcher = make_matcher([r"error(?! ignored)"], "auto")
+    block = b"error ignored\nerror real\n"
+    assert matcher.engine == "python"
+    assert matcher.matching_lines(block) == [(14, 24)]
+
+
+def test_file_blocks_end_at_line_ends() -> None:
+    data = b"".join(b"line %05d error\n" % number for number in range(1000))
+    stats = ReadStats()
+    blocks = list(file_blocks(io.BytesIO(data), stats, block_bytes=1000))
+    assert all(not block.endswith(b"\n") for block in blocks)
+    assert b"\n".join(blocks) + b"\n" == data
+    assert stats.lines == 1000
+    assert stats.bytes_read == len(data)
+    assert stats.long_lines == 0
+
+
+def test_file_blocks_cut_line_longer_than_block() -> None:
+    data = b"short\n" + b"x" * 5000 + b"\nend\n"
+    stats = ReadStats()
+    blocks = list(file_blocks(io.BytesIO(data), stats, block_bytes=1000))
+    assert b"".join(blocks).replace(b"\n", b"") == data.replace(b"\n", b"")
+    assert stats.long_lines >= 1
+    assert max(len(block) for block in blocks) <= 2000
+
+
+def test_stream_lines_cap_and_count_long_lines() -> None:
+    chunks = [b"first line\nsecond ", b"part\n", b"y" * 3000, b"z" * 3000 + b"\nlast"]
+    stats = ReadStats()
+    lines = list(stream_lines(chunks, stats, max_line_bytes=1024))
+    assert lines[0] == b"first line"
+    assert lines[1] == b"second part"
+    assert lines[2] == b"y" * 1024
+    assert lines[3] == b"last"
+    assert stats.lines == 4
+    assert stats.long_lines == 1
+
+
+def test_matching_in_file_caps_long_matching_lines(tmp_path: Path) -> None:
+    path = tmp_path / "app.log"
+    path.write_bytes(b"ok\n" + b"ERROR " + b"a" * 200_000 + b"\nfatal short\n")
+    stats = ReadStats()
+    found = list(matching_in_file(path, make_matcher(["error|fatal"]), stats, 1024))
+    assert [len(line) for line in found] == [1024, 11]
+    assert stats.long_lines == 1
+
+
+def test_decode_line_strips_colour_and_keeps_invalid_bytes() -> None:
+    text = decode_line(b"\x1b[1;31mERROR\x1b[0m bad \xff byte\x07\r\n")
+    assert text == "ERROR bad \\xff byte\\x07"
+
+
+def test_shorten_says_how_much_was_cut() -> None:
+    assert shorten("a" * 310) == "a" * 300 + "… (10 more characters)"
+    assert shorten("short") == "short"
+
+
+def test_message_key_masks_variable_parts() -> None:
+    first = message_key(
+        "2026-12-04T10:00:01Z ERROR request 4711 from 10.1.2.3:5544 failed id=0xdeadbeef"
+    )
+    second = message_key(
+        "2026-12-05T11:22:33Z ERROR request 12 from 192.168.0.9:80 failed id=0x1f"
+    )
+    assert first == "ERROR request <n> from <ip> failed id=<hex>"
+    assert first == second
+
+
+def test_message_groups_are_bounded() -> None:
+    groups = MessageGroups(limit=3)
+    for word in ("alpha", "beta", "gamma", "delta", "epsilon"):
+        groups.add(f"error {word}")
+    assert groups.distinct == 4
+    assert groups.counts[OTHER] == 2
+
+
+def test_error_tally_ignores_and_keeps_last() -> None:
+    tally = ErrorTally(ignore=[re.compile(r"expected error")], keep_last=2)
+    for number in range(5):
+        tally.add(LogLine(f"ERROR job {number} failed", "web_1"))
+    tally.add(LogLine("an expected error during shutdown"))
+    evidence = tally.evidence()
+    assert evidence["matching_lines"] == 5
+    assert evidence["ignored_lines"] == 1
+    assert evidence["top_messages"] == [{"message": "ERROR job <n> failed", "lines": 5}]
+    assert [line["line"] for line in evidence["last_lines"]] == [
+        "ERROR job 3 failed",
+        "ERROR job 4 failed",
+    ]
+    assert tally.summary() == "5× ERROR job <n> failed"
