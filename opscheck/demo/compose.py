@@ -29,10 +29,11 @@ RESTART_LOOP_AFTER_S = 1
 
 @dataclass(frozen=True)
 class Variant:
-    """Compose-level choices that faults make: image version and a crashing service."""
+    """Compose-level choices that faults make: image version, crashing or privileged service."""
 
     backend_version: str = images.WEB_VERSION
     restart_loop: str | None = None
+    privileged: str | None = None
 
 
 def _healthcheck(test: list[str]) -> dict[str, Any]:
@@ -50,8 +51,20 @@ def _web_health(port: int) -> dict[str, Any]:
     return _healthcheck(["CMD", "wget", "-q", "-O", "/dev/null", url])
 
 
+# Every service gets memory and CPU limits, as the runbook's vertical scaling sets them.
+WEB_MEMORY_LIMIT = "256m"
+DB_MEMORY_LIMIT = "512m"
+CPU_LIMIT = 1.0
+
+
 def _common() -> dict[str, Any]:
-    return {"network_mode": "host", "init": True, "restart": "unless-stopped"}
+    return {
+        "network_mode": "host",
+        "init": True,
+        "restart": "unless-stopped",
+        "mem_limit": WEB_MEMORY_LIMIT,
+        "cpus": CPU_LIMIT,
+    }
 
 
 def render(demo: DemoDir, ports: dict[str, int], variant: Variant) -> str:
@@ -83,8 +96,12 @@ def render(demo: DemoDir, ports: dict[str, int], variant: Variant) -> str:
             "PORT": str(ports["nginx"]),
             "BACKEND_PORT": str(ports["backend"]),
             "FRONTEND_PORT": str(ports["frontend"]),
+            "TLS_PORT": str(ports["nginx_tls"]),
         },
-        "volumes": [f"{demo.nginx_logs}:/var/log/nginx"],
+        "volumes": [
+            f"{demo.nginx_logs}:/var/log/nginx",
+            f"{demo.root / 'tls'}:/etc/nginx/tls:ro",
+        ],
         "depends_on": ["backend", "frontend"],
         "healthcheck": _web_health(ports["nginx"]),
     }
@@ -92,6 +109,7 @@ def render(demo: DemoDir, ports: dict[str, int], variant: Variant) -> str:
         **_common(),
         "image": images.db_image(),
         "container_name": DB_CONTAINER,
+        "mem_limit": DB_MEMORY_LIMIT,
         "env_file": [".env"],
         "environment": {"PGPORT": str(ports["db"])},
         "volumes": ["pgdata:/var/lib/postgresql/data"],
@@ -99,9 +117,12 @@ def render(demo: DemoDir, ports: dict[str, int], variant: Variant) -> str:
             ["CMD", "pg_isready", "-q", "-U", "taskuser", "-d", "taskdb"]
         ),
     }
+    services = {**web, "nginx": nginx, "db": db}
+    if variant.privileged is not None:
+        services[variant.privileged]["privileged"] = True
     document = {
         "version": "2.4",
-        "services": {**web, "nginx": nginx, "db": db},
+        "services": services,
         "volumes": {"pgdata": {}},
     }
     header = "# Written by 'opscheck demo up'; it is rewritten on every run.\n"

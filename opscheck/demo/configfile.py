@@ -63,6 +63,15 @@ def render(
     }
     data["logs"] = {"access_log": _relative(demo.access_log, base)}
     data["secrets"] = {"env_file": _relative(demo.env_file, base)}
+    # nginx serves HTTPS with a certificate of the demo's own CA (opscheck.demo.tls).
+    data["tls"] = [
+        {
+            "host": "127.0.0.1",
+            "port": ports["nginx_tls"],
+            "server_name": "localhost",
+            "ca_file": str(demo.root / "tls" / "ca.pem"),
+        }
+    ]
 
     Config.model_validate(data)
     header = "# opscheck config for the demo stack, written by 'opscheck demo up'.\n"

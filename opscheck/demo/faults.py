@@ -414,3 +414,37 @@ register(
         conflicts=frozenset({"slow-query"}),
     )
 )
+
+
+def _open_env_file(context: FaultContext) -> None:
+    context.demo.env_file.chmod(0o644)
+
+
+def _close_env_file(context: FaultContext) -> None:
+    context.demo.env_file.chmod(0o600)
+
+
+def _apply_privileged(context: FaultContext) -> None:
+    container = require_container(context.client, "backend")
+    container.reload()
+    if not container.attrs["HostConfig"].get("Privileged"):
+        raise DemoError(f"container {container.name} is not privileged")
+
+
+register(
+    Fault(
+        "env-world-readable",
+        "the .env file has mode 0644, so every user on the host can read the secrets",
+        apply=_open_env_file,
+        clear=_close_env_file,
+    )
+)
+register(
+    Fault(
+        "privileged-container",
+        "the backend container runs privileged",
+        apply=_apply_privileged,
+        variant=lambda variant: replace(variant, privileged="backend"),
+        conflicts=frozenset({"stopped-backend"}),
+    )
+)

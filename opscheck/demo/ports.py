@@ -5,7 +5,13 @@ from __future__ import annotations
 import socket
 
 # The runbook's ports; a port that is taken is replaced by a free one.
-PREFERRED = {"backend": 5000, "frontend": 3000, "db": 5432, "nginx": 8080}
+PREFERRED = {
+    "backend": 5000,
+    "frontend": 3000,
+    "db": 5432,
+    "nginx": 8080,
+    "nginx_tls": 8443,
+}
 # Internal ports of the health CGI behind nginx in the backend and frontend.
 INTERNAL = ("backend_cgi", "frontend_cgi")
 

@@ -20,7 +20,7 @@ import docker
 import psycopg
 
 from opscheck import redaction
-from opscheck.demo import backups, configfile, faults, images
+from opscheck.demo import backups, configfile, faults, images, tls
 from opscheck.demo.compose import SERVICES, Compose, render
 from opscheck.demo.containers import health, service_container, wait_for
 from opscheck.demo.engine import connect
@@ -83,6 +83,7 @@ class DemoStack:
         imported = images.ensure_images(client)
 
         self.demo.create(images.APP_UID)
+        tls.ensure(self.demo.root / "tls", images.APP_UID)
         env = self.demo.ensure_env()
         redaction.register_secrets(
             value
