@@ -28,12 +28,15 @@ from opscheck.backupcheck.psql import PsqlChannel, PsqlFailed, quote_identifier
 from opscheck.log import logger
 
 STDERR_KEEP = 65536
+# pg_dump writes schemas before any table data, so within the first few KiB.
+HEAD_SCAN = 1 << 20
 SQL_TIMEOUT_S = 120.0
 
 FailureKind = Literal["connect", "create", "restore", "timeout", "verify"]
 
 # pg_dump writes "CREATE TABLE schema.name (" on a line of its own.
 _CREATE_TABLE = re.compile(rb"^CREATE (?:UNLOGGED )?TABLE (\S.*?) \($", re.MULTILINE)
+_CREATE_PUBLIC = re.compile(rb"^CREATE SCHEMA public;$", re.MULTILINE)
 _EXTENSION_DENIED = re.compile(r'permission denied to create extension "?([^"\s]+)"?')
 _FIRST_ERROR = re.compile(r"^(?:psql:[^:]*:(\d+): )?(ERROR|FATAL|error):\s+(.*)$", re.M)
 
@@ -186,7 +189,8 @@ def _stream_into_psql(
     tables: _TableNames,
 ) -> int:
     """Pipe the backup's SQL into psql on ``scratch``; return the bytes of SQL sent."""
-    argv, environment = channel.command(scratch)
+    # With "-f -" psql names the line of each error: "psql:<stdin>:42: ERROR: ...".
+    argv, environment = channel.command(scratch, "-f", "-")
     logger.info("restoring %s into %s on %s", backup, scratch, channel.where)
     process = subprocess.Popen(
         argv,
@@ -231,6 +235,17 @@ def _stream_into_psql(
         kind, message = explain_errors(reader.text, channel)
         raise RestoreFailed(kind, message, reader.text)
     return sent
+
+
+def _creates_public_schema(backup: Path, engine: Engine) -> bool:
+    """Tell whether the dump starts by creating schema public, as ``pg_dump -n public`` does."""
+    head = b""
+    with backup.open("rb") as handle:
+        for chunk in _sql_chunks(handle, engine):
+            head += chunk
+            if len(head) >= HEAD_SCAN:
+                break
+    return _CREATE_PUBLIC.search(head) is not None
 
 
 def _count_rows(channel: PsqlChannel, scratch: str) -> dict[str, int]:
@@ -283,6 +298,14 @@ def restore_into_scratch(
         ) from None
 
     try:
+        if _creates_public_schema(backup, chosen):
+            # A new database has schema public already, and a dump made with
+            # "pg_dump -n public" creates it again, which stops psql at once.
+            try:
+                channel.run(scratch, "DROP SCHEMA public", SQL_TIMEOUT_S)
+            except PsqlFailed as exc:
+                kind, message = explain_errors(exc.errors, channel)
+                raise RestoreFailed(kind, message, exc.errors) from None
         tables = _TableNames()
         result.sql_bytes = _stream_into_psql(
             backup, channel, scratch, chosen, deadline, tables
