@@ -158,6 +158,7 @@ def test_backup_integrity(backup_folder: BackupFolder, verdict: Verdict) -> None
     ),
     levels=Levels(critical=24),
     remediation="backup-database",
+    phases=("pre",),
 )
 def test_backup_recent(backup_folder: BackupFolder, verdict: Verdict) -> None:
     newest = backup_folder.newest(kinds=("nightly", "pre-deploy", "manual"))

@@ -124,6 +124,7 @@ def test_logs_review(
     levels=Levels(critical=0, unit="count"),
     options={"pattern": CRITICAL_PATTERN, "lines": 50},
     default_timeout_s=60.0,
+    phases=("post",),
 )
 def test_logs_recent_errors(
     service_log: ServiceLog, opscheck_config: Config, verdict: Verdict
