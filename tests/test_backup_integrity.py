@@ -32,7 +32,7 @@ def real_dump(pg_cluster: object) -> bytes:
 def engine(request: pytest.FixtureRequest) -> Iterator[str]:
     if request.param == "isal" and not inflate.isal_available():
         pytest.skip("python-isal is not installed here")
-    yield str(request.param)
+    return str(request.param)
 
 
 def write(folder: Path, name: str, content: bytes) -> Path:
