@@ -1,0 +1,98 @@
+"""The command line: listing, explaining, config validation and exit statuses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tests.helpers import write_config
+
+
+def test_list_shows_every_suite_check(opscheck_cli: Any) -> None:
+    outcome = opscheck_cli("list")
+    assert outcome.exit_code == 0
+    for check_id in (
+        "services.running",
+        "services.healthy",
+        "health.endpoint",
+        "db.accepting_connections",
+    ):
+        assert check_id in outcome.stdout
+
+
+def test_list_json_reads_the_declarations(opscheck_cli: Any) -> None:
+    outcome = opscheck_cli("list", "--json", "--suite", "daily")
+    assert outcome.exit_code == 0
+    declarations = {item["id"]: item for item in json.loads(outcome.stdout)}
+    healthy = declarations["services.healthy"]
+    assert healthy["suites"] == ["daily", "deploy_gate", "weekly"]
+    assert healthy["remediation"] == "restart-service"
+    assert healthy["options"]["grace_period_s"] == 60.0
+    assert all("daily" in item["suites"] for item in declarations.values())
+
+
+def test_explain_known_and_unknown(opscheck_cli: Any) -> None:
+    known = opscheck_cli("explain", "services.healthy")
+    assert known.exit_code == 0
+    assert "grace period" in known.stdout
+    assert "remediation: restart-service" in known.stdout
+    unknown = opscheck_cli("explain", "services.healthyy")
+    assert unknown.exit_code == 2
+    assert "unknown check id 'services.healthyy'" in unknown.stderr
+    assert "services.healthy" in unknown.stderr
+
+
+def test_config_validate_good_and_bad(opscheck_cli: Any, tmp_path: Path) -> None:
+    good = write_config(tmp_path, {"compose": {"project": "shop"}})
+    outcome = opscheck_cli("config", "validate", "--config", str(good))
+    assert outcome.exit_code == 0
+    assert "is valid: project shop" in outcome.stdout
+
+    bad = write_config(tmp_path, {"compose": {"projekt": "shop"}}, name="bad.yaml")
+    outcome = opscheck_cli("config", "validate", "--config", str(bad))
+    assert outcome.exit_code == 2
+    assert "compose.projekt: unknown key" in outcome.stderr
+    assert "Traceback" not in outcome.stderr
+
+
+def test_suite_with_bad_config_checks_nothing(
+    opscheck_cli: Any, tmp_path: Path
+) -> None:
+    bad = write_config(tmp_path, {"databse": {"host": "x"}})
+    outcome = opscheck_cli("daily", "--config", str(bad))
+    assert outcome.exit_code == 2
+    assert "databse: unknown key" in outcome.stderr
+    assert not (tmp_path / "reports").exists()
+
+
+def test_no_matching_check_exits_two(opscheck_cli: Any, tmp_path: Path) -> None:
+    config = write_config(tmp_path, {"compose": {"services": []}, "endpoints": {}})
+    outcome = opscheck_cli("daily", "--config", str(config), "-k", "no.such.check")
+    assert outcome.exit_code == 2
+    assert "no check matches" in outcome.stderr
+
+
+def test_unknown_option_is_usage_error(opscheck_cli: Any) -> None:
+    outcome = opscheck_cli("daily", "--fail-on", "sometimes")
+    assert outcome.exit_code == 2
+    assert "sometimes" in outcome.stderr
+
+
+def test_help_lists_commands(opscheck_cli: Any) -> None:
+    outcome = opscheck_cli("--help")
+    assert outcome.exit_code == 0
+    for command in (
+        "daily",
+        "deploy-gate",
+        "weekly",
+        "monthly",
+        "security",
+        "monitor",
+        "run",
+        "list",
+        "explain",
+        "config",
+        "demo",
+    ):
+        assert command in outcome.stdout
