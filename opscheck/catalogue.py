@@ -7,7 +7,6 @@ import pkgutil
 from functools import cache
 
 from opscheck.declaration import Declaration, declaration_of
-from opscheck.log import logger
 
 
 def check_package_path() -> str:
