@@ -146,7 +146,7 @@ def test_scratch_equal_to_live_rejected() -> None:
 
 
 def test_scratch_system_database_rejected() -> None:
-    with pytest.raises(ConfigError, match="restore.database 'postgres'"):
+    with pytest.raises(ConfigError, match=r"restore\.database 'postgres'"):
         _build(
             {"backups": {"restore": {"database": "postgres"}}}, None, b"", Path.cwd()
         )

@@ -7,6 +7,7 @@ bounded pieces, so memory stays flat even for a highly compressible input.
 
 from __future__ import annotations
 
+import importlib
 import os
 import zlib
 from collections.abc import Iterator
@@ -15,10 +16,15 @@ from typing import BinaryIO, Literal
 
 from opscheck.log import logger
 
-try:
-    from isal import isal_zlib
-except ImportError:  # no wheel for this platform: the zlib fallback is used
-    isal_zlib = None
+
+def _load_isal() -> ModuleType | None:
+    try:
+        return importlib.import_module("isal.isal_zlib")
+    except ImportError:  # no wheel for this platform, so the zlib fallback is used
+        return None
+
+
+isal_zlib = _load_isal()
 
 Engine = Literal["isal", "zlib"]
 
@@ -65,7 +71,7 @@ def choose_engine(requested: Engine | None = None) -> Engine:
 def _module(engine: Engine) -> ModuleType:
     if engine == "isal":
         assert isal_zlib is not None
-        return isal_zlib  # type: ignore[no-any-return]
+        return isal_zlib
     return zlib
 
 

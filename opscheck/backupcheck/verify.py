@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO, Literal, cast
 
 from opscheck.backupcheck.dumpformat import DumpScanner, DumpShape
 from opscheck.backupcheck.inflate import (
@@ -135,7 +135,7 @@ def verify_backup(path: Path, *, engine: Engine | None = None) -> IntegrityRepor
     )
     return IntegrityReport(
         path,
-        None if shape.is_complete else shape.shape,
+        None if shape.is_complete else cast(Problem, shape.shape),
         _message(path, shape, size, compressed),
         compressed=compressed,
         file_bytes=size,
