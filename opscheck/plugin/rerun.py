@@ -26,7 +26,7 @@ def _result_entry(
 ) -> tuple[pytest.TestReport, dict[str, Any]] | None:
     for report in reports:
         for name, value in report.user_properties:
-            if name == RESULT_PROPERTY:
+            if name == RESULT_PROPERTY and isinstance(value, dict):
                 return report, value
     return None
 

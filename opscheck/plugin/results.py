@@ -100,7 +100,7 @@ def exit_status(results: list[Result], fail_on: str) -> int:
 
 def count_outcomes(results: list[Result]) -> dict[str, int]:
     """Count results by outcome, with every outcome present."""
-    counts = dict.fromkeys(OUTCOMES, 0)
+    counts: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
     for result in results:
         counts[result.outcome] += 1
     return counts

@@ -135,4 +135,5 @@ def render(state: RunState) -> bytes:
     """Return the JUnit XML report of a run as UTF-8 bytes with an XML declaration."""
     element = build(state)
     ET.indent(element)
-    return ET.tostring(element, encoding="utf-8", xml_declaration=True) + b"\n"
+    text: bytes = ET.tostring(element, encoding="utf-8", xml_declaration=True)
+    return text + b"\n"
