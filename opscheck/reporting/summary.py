@@ -9,6 +9,7 @@ import click
 from opscheck import redaction
 from opscheck.plugin.results import OUTCOMES, Result, count_outcomes
 from opscheck.plugin.state import RunState
+from opscheck.remediation.report import headline
 
 _STYLE = {
     "failed": {"fg": "red", "bold": True},
@@ -49,6 +50,20 @@ def render(
         width = min(max(len(result.name) for result in shown), 48)
         lines.append("")
         lines.extend(_line(result, width, color) for result in shown)
+
+    # Dry runs are shown here, because pytest holds the terminal while checks run.
+    taken = [
+        r.remediation for r in results if r.remediation and r.remediation.get("taken")
+    ]
+    if taken:
+        lines.append("")
+        for remediation in taken:
+            line = headline(remediation["taken"])
+            if remediation.get("after"):
+                line += (
+                    f"; outcome {remediation.get('before')} -> {remediation['after']}"
+                )
+            lines.append(line)
 
     for problem in state.problems:
         lines.append(f"problem: {problem}")
