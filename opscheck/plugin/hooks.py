@@ -18,7 +18,7 @@ import pytest
 from opscheck.catalogue import check_package_path, load_catalogue
 from opscheck.config.loader import load as load_config
 from opscheck.declaration import SUITE_HELP, SUITES, Declaration, declaration_of
-from opscheck.errors import CheckOutcome, ConfigError, OpscheckError
+from opscheck.errors import ConfigError
 from opscheck.log import logger
 from opscheck.plugin import outcomes
 from opscheck.plugin.attestations import collect_attestations, reject_unknown
@@ -510,5 +510,3 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         logger.error("writing the HTML report failed: %s", exc)
         state.problems.append(f"writing the HTML report failed: {exc}")
 
-
-__all__ = ["CheckOutcome", "OpscheckError", "run_state", "verdict"]

@@ -50,12 +50,12 @@ def run_with_retries(
     attempts = [_attempt(found[1], started)]
     remediation = _remediate(item, nextitem, state, found[1])
     if remediation is not None:
-        taken, after_reports = remediation
+        entry, after_reports = remediation
         if after_reports is not None:
             reports = after_reports
             found = _result_entry(reports) or found
             attempts.append(_attempt(found[1], started))
-        found[1]["remediation"] = taken
+        found[1]["remediation"] = entry
 
     deadline = started + state.wait_s
     while state.wait_s > 0 and found[1]["outcome"] not in SETTLED:
@@ -104,7 +104,7 @@ def _remediate(
     record = runner.remediate(Result.from_dict(result), state)
     if record is None:
         return None
-    taken: dict[str, Any] = {
+    entry: dict[str, Any] = {
         "name": paired["name"],
         "mode": state.remediate,
         "taken": record,
@@ -112,10 +112,10 @@ def _remediate(
         "after": None,
     }
     if not record.get("ran"):
-        return taken, None
+        return entry, None
 
     after_reports = _run_once(item, nextitem)
     after = _result_entry(after_reports)
-    taken["after"] = after[1]["outcome"] if after else None
-    runner.record_recheck(record, taken["after"])
-    return taken, after_reports
+    entry["after"] = after[1]["outcome"] if after else None
+    runner.record_recheck(record, entry["after"])
+    return entry, after_reports
