@@ -1,7 +1,7 @@
 """The remediation runner: modes, validation, cap, lock, timeout and audit log.
 
 These run real processes: the shipped remediation executables and small Python
-scripts, and PostgreSQL clients against a port that never answers, to make a
+scripts, and PostgreSQL clients against a port that never responds, to make a
 remediation hang for real.
 """
 

@@ -22,7 +22,7 @@ PASSED_VARIABLES = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "PYTHONPAT
 
 @dataclass(frozen=True)
 class Execution:
-    """How one remediation process ended."""
+    """The end state of one remediation process: status, output, duration, timeout."""
 
     exit_status: int | None
     output: str

@@ -1,4 +1,4 @@
-"""The remediations opscheck knows, and how each one's arguments come from the config.
+"""The registered remediations, and how each one's arguments come from the config.
 
 Every value taken from the config is validated (see validate.py) and passed as a
 separate argv element or an environment variable, never through a shell. Secrets
@@ -22,7 +22,7 @@ DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 
 @dataclass(frozen=True)
 class Context:
-    """What a remediation is asked to fix: the config, and the check and target that failed."""
+    """The request to a remediation: the config, and the check and target that failed."""
 
     config: Config
     check_id: str | None = None

@@ -1,4 +1,4 @@
-"""Taking the paired remediation of a check that did not pass, as ``--remediate`` asks.
+"""Taking the paired remediation of a check that did not pass, in the ``--remediate`` mode.
 
 ``remediate(result, state)`` is called by the plugin for a check that did not pass. It
 returns a JSON-ready record of what it did (or None when the check has no paired
@@ -41,7 +41,7 @@ _runs_taken: dict[str, int] = {}
 
 
 def remediate(result: Result, state: RunState) -> dict[str, Any] | None:
-    """Take the remediation paired with ``result``'s check, as ``state.remediate`` asks."""
+    """Take the remediation paired with ``result``'s check, in the mode ``state.remediate``."""
     if state.remediate == "off":
         return None
     declaration = load_catalogue().get(result.id)

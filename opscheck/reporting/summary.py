@@ -51,7 +51,7 @@ def render(
         lines.append("")
         lines.extend(_line(result, width, color) for result in shown)
 
-    # Dry runs are shown here, because pytest holds the terminal while checks run.
+    # Dry runs are shown here, because pytest captures the terminal while checks run.
     taken = [
         r.remediation for r in results if r.remediation and r.remediation.get("taken")
     ]

@@ -1,9 +1,9 @@
 """backup-database: a compressed pg_dump, verified, then given its backup name.
 
-The dump is written to a hidden temporary file in the backup folder, and only a
-dump that pg_dump itself finished with status 0 and that passes the backup
-integrity check (whole gzip stream, pg_dump header and completion line) is linked
-to ``backup_YYYYMMDD_HHMMSS.sql.gz``. A failure removes the temporary file, so no
+The dump is written to a hidden temporary file in the backup folder. It is linked
+to ``backup_YYYYMMDD_HHMMSS.sql.gz`` only when pg_dump itself exited with status 0
+and the file passes the backup integrity check (whole gzip stream, pg_dump header
+and completion line). A failure removes the temporary file, so no
 partial or empty file ever carries a backup name.
 """
 

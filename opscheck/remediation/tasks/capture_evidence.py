@@ -2,7 +2,7 @@
 
 Every value of a container's environment is masked in the inspect output, and the
 values of the .env file and of each container's secret-looking variables are masked
-in its logs, so the archive holds no secret that opscheck can know of.
+in its logs, so the archive contains no secret that opscheck can find.
 """
 
 from __future__ import annotations

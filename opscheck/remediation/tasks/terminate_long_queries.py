@@ -1,8 +1,8 @@
 """terminate-long-queries: end queries active for longer than a threshold.
 
 Only client backends of the configured database are considered, so replication
-(walsender), autovacuum and other background processes are never ended; neither is
-this task's own session nor any session of a protected role.
+(walsender), autovacuum and other background processes are never ended. This
+task's own session and the sessions of protected roles are skipped as well.
 """
 
 from __future__ import annotations
