@@ -188,5 +188,5 @@ def test_security_resource_limits(service: ComposeService, verdict: Verdict) -> 
                 "limit; set mem_limit and cpus (or deploy.resources.limits) in its compose service"
             )
     if not verdict.warnings:
-        shown = "; ".join(limit.describe() for limit in limits)
-        verdict.passed(f"service {service.name} has memory and CPU limits ({shown})")
+        limits_text = "; ".join(limit.describe() for limit in limits)
+        verdict.passed(f"service {service.name} has memory and CPU limits ({limits_text})")
