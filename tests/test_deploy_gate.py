@@ -348,12 +348,13 @@ def test_post_phase_checks_version(
 
     assert {check for check, _ in right_results} == POST
     # The deploy updates backend and frontend; the other two services are not its own.
-    assert set(_not_passed(right_results)) == {
+    not_passed = _not_passed(right_results)
+    assert set(not_passed) == {
         ("services.image_version", "db"),
         ("services.image_version", "nginx"),
         ("services.rollback_image", "db"),
         ("services.rollback_image", "nginx"),
-    }
+    }, not_passed
     for key in _not_passed(right_results):
         assert right_results[key]["outcome"] == "skipped", right_results[key]
     assert right.exit_code == 0

@@ -340,3 +340,54 @@ def test_restarts_by_count_and_loop(
         in loop["message"]
         or "service loop is restarting" in loop["message"]
     )
+
+
+# The whole alert table on the demo stack ------------------------------------------
+
+# Every row of the runbook's Alert Thresholds table and of its Key Metrics lists, by
+# check id: CPU, memory, disk, API latency, error rate, DB connections, container
+# restarts; database size and very slow queries; Docker disk usage.
+ALERT_TABLE = {
+    "resources.cpu_alert",
+    "resources.memory_alert",
+    "disk.usage",
+    "health.latency",
+    "logs.error_rate",
+    "db.connections",
+    "services.restarts",
+    "db.size",
+    "db.very_slow_queries",
+    "db.long_running",
+    "disk.docker_usage",
+}
+
+
+@pytest.mark.slow
+def test_monitor_runs_alert_table(
+    opscheck_cli: Callable[..., Result], demo_stack: Any
+) -> None:
+    demo_stack.heal()
+
+    result = opscheck_cli(
+        "monitor",
+        "--config",
+        demo_stack.config_path,
+        "--json",
+        "monitor.json",
+        env={"DOCKER_HOST": demo_stack.host},
+        cwd=demo_stack.directory.parent,
+    )
+
+    assert result.exit_code in (0, 1), result.stdout + result.stderr
+    report = result.json(demo_stack.directory.parent / "monitor.json")
+    ran = {entry["id"] for entry in report["results"]}
+    assert ALERT_TABLE - ran == set()
+    errors = {
+        (entry["id"], entry["target"]): entry["message"]
+        for entry in report["results"]
+        if entry["outcome"] == "error"
+    }
+    assert errors == {}
+    for entry in report["results"]:
+        if entry["id"] in ("health.latency", "services.restarts"):
+            assert entry["outcome"] == "passed", entry
