@@ -631,3 +631,44 @@ def test_backup_by_docker_exec(
         written.read_bytes()
     )
     written.unlink()
+
+
+@pytest.mark.slow
+def test_daily_auto_heals_frontend(
+    demo_stack: Any, opscheck_cli: Any, tmp_path: Path
+) -> None:
+    env = {"DOCKER_HOST": demo_stack.host}
+    demo_stack.break_("unhealthy-frontend")
+    try:
+        result = opscheck_cli(
+            "daily", "--remediate", "auto", "--config", demo_stack.config_path, env=env
+        )
+
+        assert result.exit_code == 0, result.stdout + result.stderr
+        report = result.json("reports/daily-latest.json")
+        remediated = [
+            r for r in report["results"] if (r["remediation"] or {}).get("taken")
+        ]
+        assert [r["id"] for r in remediated] == ["services.healthy"]
+        entry = remediated[0]["remediation"]
+        assert entry["before"] == "failed"
+        assert entry["after"] == "passed"
+        assert entry["taken"]["name"] == "restart-service"
+        assert entry["taken"]["exit_status"] == 0
+        assert "restart-service for services.healthy[frontend]" in result.stdout
+        junit = (tmp_path / "reports" / "daily-latest.xml").read_text()
+        assert 'name="remediation_taken"' in junit
+        html = (tmp_path / "reports" / "daily-latest.html").read_text()
+        assert "Remediation taken" in html
+        events = [
+            (line["event"], line.get("outcome"))
+            for line in map(
+                json.loads,
+                (tmp_path / "reports" / "remediation-audit.jsonl")
+                .read_text()
+                .splitlines(),
+            )
+        ]
+        assert events == [("remediation", None), ("recheck", "passed")]
+    finally:
+        demo_stack.heal()
