@@ -393,3 +393,35 @@ def test_maintenance_stale_vacuum(
     assert result["message"].startswith(
         f"1 tables of database {name} need VACUUM ANALYZE: public.items (last vacuumed"
     )
+
+
+# The demo stack ---------------------------------------------------------------------
+
+
+def test_demo_database_checks(
+    opscheck_cli: Any, demo_stack: Any, tmp_path: Path
+) -> None:
+    demo_stack.heal()
+    expression = "db.connections or db.slow_queries or db.size or db.long_running"
+    _, _, daily = run_suite(
+        opscheck_cli, tmp_path, demo_stack.config_path, "-k", expression
+    )
+    for key, result in daily.items():
+        assert result["outcome"] == "passed", (key, result)
+
+    demo_stack.break_("many-connections")
+    try:
+        _, _, monitor = run_suite(
+            opscheck_cli,
+            tmp_path,
+            demo_stack.config_path,
+            "-k",
+            "db.connections",
+            suite="monitor",
+        )
+    finally:
+        demo_stack.heal()
+    (result,) = monitor.values()
+    assert result["outcome"] == "warning", result
+    assert "above the warning level 70" in result["message"]
+    assert result["evidence"]["client_connections"] >= 75

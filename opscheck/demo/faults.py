@@ -448,3 +448,58 @@ register(
         conflicts=frozenset({"stopped-backend"}),
     )
 )
+
+
+# Idle sessions held open inside the db container, so they outlive 'demo up'.
+HELD_CONNECTIONS = 75
+HOLDER_APPLICATION = "opscheck-demo-many-connections"
+_HELD = "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+
+
+def _apply_many_connections(context: FaultContext) -> None:
+    container = require_container(context.client, "db")
+    session = (
+        f"PGAPPNAME={HOLDER_APPLICATION} psql -q -U {DB_USER} -d {DB_NAME} "
+        "-c 'SELECT pg_sleep(86400)' >/dev/null 2>&1 &"
+    )
+    script = (
+        f"i=0; while [ $i -lt {HELD_CONNECTIONS} ]; do {session} i=$((i+1)); done; wait"
+    )
+    exec_command(container, ["sh", "-c", script], detach=True)
+
+    def held() -> bool:
+        with _connect(context) as connection:
+            row = connection.execute(_HELD, (HOLDER_APPLICATION,)).fetchone()
+        return bool(row and int(str(row[0])) >= HELD_CONNECTIONS)
+
+    wait_for(
+        held,
+        what=f"{HELD_CONNECTIONS} sessions are connected to the database",
+        timeout_s=VISIBLE_TIMEOUT_S,
+    )
+
+
+def _clear_many_connections(context: FaultContext) -> None:
+    container = require_container(context.client, "db")
+    container.reload()
+    if container.status != "running":
+        return
+    # A role may terminate the sessions of its own role without being a superuser.
+    with _connect(context) as connection:
+        connection.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = %s",
+            (HOLDER_APPLICATION,),
+        )
+
+
+register(
+    Fault(
+        "many-connections",
+        f"{HELD_CONNECTIONS} sessions wait in pg_sleep on the database, above the "
+        "alert level of 70 connections",
+        apply=_apply_many_connections,
+        clear=_clear_many_connections,
+        conflicts=frozenset({"db-down"}),
+    )
+)
