@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -76,3 +78,52 @@ def test_db_down_is_refused_and_others_run(opscheck_cli: Any, healed: Any) -> No
     assert set(results) == set(healthy_results)
     assert results[("services.running", "db")]["outcome"] == "failed"
     assert results[("health.endpoint", "backend")]["outcome"] == "passed"
+
+
+def test_up_from_second_folder_is_rejected(
+    opscheck_cli: Any, demo_stack: Any, tmp_path: Path
+) -> None:
+    other = tmp_path / "other-demo"
+    before = _container_ids(demo_stack)
+    up = opscheck_cli(
+        "demo",
+        "up",
+        "--dir",
+        other,
+        "--config-out",
+        tmp_path / "other.yaml",
+        env={"DOCKER_HOST": demo_stack.host},
+    )
+    expected = (
+        f"Error: cannot start the demo in {other}: stack taskmanagement on this "
+        f"engine was started from {demo_stack.directory}; take it down first with "
+        f"'opscheck demo down --dir {demo_stack.directory}'\n"
+    )
+    assert up.exit_code == 1
+    assert up.stderr == expected
+    assert not (other / ".env").exists()
+    assert not (tmp_path / "other.yaml").exists()
+    assert _container_ids(demo_stack) == before
+
+
+def test_down_from_second_folder_is_rejected(
+    opscheck_cli: Any, demo_stack: Any, tmp_path: Path
+) -> None:
+    other = tmp_path / "other-demo"
+    other.mkdir()
+    (other / "docker-compose.yml").write_text("version: '2.4'\nservices: {}\n")
+    before = _container_ids(demo_stack)
+    down = opscheck_cli(
+        "demo", "down", "--dir", other, env={"DOCKER_HOST": demo_stack.host}
+    )
+    assert down.exit_code == 1
+    assert down.stderr.startswith(f"Error: cannot take down the demo in {other}: ")
+    assert f"'opscheck demo down --dir {demo_stack.directory}'" in down.stderr
+    assert _container_ids(demo_stack) == before
+
+
+def _container_ids(demo_stack: Any) -> dict[str, str]:
+    client = docker.DockerClient(base_url=demo_stack.host, timeout=30)
+    labels = ["com.docker.compose.project=taskmanagement"]
+    found = client.containers.list(all=True, filters={"label": labels})
+    return {c.labels["com.docker.compose.service"]: c.id for c in found}

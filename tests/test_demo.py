@@ -158,6 +158,47 @@ def test_up_database_setup(demo_stack: DemoHandle) -> None:
     assert int(str(tasks[0])) >= 10000
 
 
+_LOG_PROBLEM = re.compile(r"error|fatal|exception|timeout|failed", re.IGNORECASE)
+
+
+def _log_problems(handle: DemoHandle, service: str) -> list[str]:
+    log = _container(handle, service).logs().decode(errors="replace")
+    return [line for line in log.splitlines() if _LOG_PROBLEM.search(line)]
+
+
+def test_up_logs_clean(demo_stack: DemoHandle) -> None:
+    demo_stack.heal()
+    for service in ("backend", "frontend", "nginx", "db"):
+        assert _log_problems(demo_stack, service) == [], service
+
+
+def test_up_every_service_limited(demo_stack: DemoHandle) -> None:
+    for service in ("backend", "frontend", "nginx", "db"):
+        host_config = _container(demo_stack, service).attrs["HostConfig"]
+        assert host_config["Memory"] >= 128 * MIB, service
+        assert host_config["NanoCpus"] == 1_000_000_000, service
+
+
+def test_up_new_env_password_reaches_cluster(demo_stack: DemoHandle) -> None:
+    # The cluster in the volume keeps the role's old password; only the .env
+    # changes, as when another folder's .env meets the same volume.
+    env_file = demo_stack.directory / ".env"
+    old = _password(demo_stack)
+    text = env_file.read_text().replace(
+        f"POSTGRES_PASSWORD={old}\n", "POSTGRES_PASSWORD=changed-password-1\n"
+    )
+    env_file.write_text(text)
+    volume_before = _container(demo_stack, "db").attrs["Mounts"][0]["Name"]
+
+    demo_stack.heal()
+
+    assert _password(demo_stack) == "changed-password-1"
+    with _connect(demo_stack) as connection:
+        assert connection.execute("SELECT count(*) FROM users").fetchone() == (500,)
+    assert _container(demo_stack, "db").attrs["Mounts"][0]["Name"] == volume_before
+    assert _log_problems(demo_stack, "db") == []
+
+
 def test_up_database_rejects_wrong_password(demo_stack: DemoHandle) -> None:
     with pytest.raises(
         psycopg.OperationalError, match="password authentication failed"

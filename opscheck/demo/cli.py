@@ -102,7 +102,11 @@ def demo(ctx: click.Context, directory: Path, config_out: Path) -> None:
 @demo.command(
     help="Build missing images, start the stack healthy and apply faults.\n\n"
     "Clears every fault that is not named, so 'demo up' alone heals the "
-    f"stack.\n\nFaults:\n\n\b\n{_FAULT_HELP}",
+    "stack.\n\nOne demo stack runs on a Docker engine at a time, from one folder. "
+    "When another folder started it, 'demo up' changes nothing and stops with the "
+    "command that takes it down ('opscheck demo down --dir OTHER'). The database "
+    "always takes the password of this folder's .env, also when its volume was "
+    f"initialised with another one.\n\nFaults:\n\n\b\n{_FAULT_HELP}",
 )
 @dir_option
 @config_option
@@ -114,7 +118,10 @@ def up(directory: Path, config_out: Path, breaks: tuple[str, ...]) -> None:
     _report_up(result)
 
 
-@demo.command(help="Stop and remove the containers and volumes; keep the images.")
+@demo.command(
+    help="Stop and remove the containers and volumes; keep the images.\n\n"
+    "Refuses, naming the right --dir, when another folder started the stack."
+)
 @dir_option
 @_demo_errors
 def down(directory: Path) -> None:

@@ -20,6 +20,8 @@ from opscheck.log import logger
 SERVICES = ("backend", "frontend", "nginx", "db")
 BACKEND_CONTAINER = "taskmanagement_backend"
 DB_CONTAINER = "taskmanagement_postgres"
+# Succeeds once the real server has started; it never connects to one still starting.
+DB_READY = "/app/ready.sh"
 # A clean PATH without the project's virtualenv: Debian's docker-compose 1.29 runs on
 # the system Python and fails when it imports docker SDK 7 from a virtualenv.
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -113,9 +115,7 @@ def render(demo: DemoDir, ports: dict[str, int], variant: Variant) -> str:
         "env_file": [".env"],
         "environment": {"PGPORT": str(ports["db"])},
         "volumes": ["pgdata:/var/lib/postgresql/data"],
-        "healthcheck": _healthcheck(
-            ["CMD", "pg_isready", "-q", "-U", "taskuser", "-d", "taskdb"]
-        ),
+        "healthcheck": _healthcheck(["CMD", DB_READY]),
     }
     services = {**web, "nginx": nginx, "db": db}
     if variant.privileged is not None:

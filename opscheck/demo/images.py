@@ -208,7 +208,8 @@ def _build_postgres(rootfs: Rootfs) -> None:
     rootfs.add_dir("var/lib/postgresql", uid=POSTGRES_UID)
     rootfs.add_dir("var/lib/postgresql/data", uid=POSTGRES_UID, mode=0o700)
     rootfs.add_dir("var/run/postgresql", uid=POSTGRES_UID, mode=0o2775)
-    rootfs.add_bytes("app/entrypoint.sh", _asset("db", "entrypoint.sh"), mode=0o755)
+    for name in ("entrypoint.sh", "ready.sh"):
+        rootfs.add_bytes(f"app/{name}", _asset("db", name), mode=0o755)
     rootfs.add_bytes("app/seed.sql", _asset("db", "seed.sql"))
 
 

@@ -20,9 +20,14 @@ import docker
 import psycopg
 
 from opscheck import redaction
-from opscheck.demo import backups, configfile, faults, images, tls
-from opscheck.demo.compose import SERVICES, Compose, render
-from opscheck.demo.containers import health, service_container, wait_for
+from opscheck.demo import backups, configfile, faults, images, ownership, tls
+from opscheck.demo.compose import DB_READY, SERVICES, Compose, render
+from opscheck.demo.containers import (
+    health,
+    require_container,
+    service_container,
+    wait_for,
+)
 from opscheck.demo.engine import connect
 from opscheck.demo.layout import DB_NAME, DB_USER, DEFAULT_DIR, PROJECT, DemoDir, State
 from opscheck.demo.ports import choose_ports
@@ -80,6 +85,7 @@ class DemoStack:
         started = time.monotonic()
         names = faults.validate(list(faults_to_apply))
         client = self.client
+        ownership.require_own(client, self.demo.root, "start")
         imported = images.ensure_images(client)
 
         self.demo.create(images.APP_UID)
@@ -128,6 +134,7 @@ class DemoStack:
     def down(self) -> None:
         """Stop and remove the containers and volumes; keep images and files."""
         client = self.client
+        ownership.require_own(client, self.demo.root, "take down")
         if self.demo.compose_file.exists():
             Compose(self.demo, self.docker_host).run(
                 "down", "--volumes", "--remove-orphans"
@@ -173,6 +180,21 @@ class DemoStack:
         return choose_ports()
 
     def _wait_for_database(self, port: int, password: str) -> None:
+        # Ask the container first, because a client that connects while the server
+        # is starting leaves a FATAL line in the database log.
+        def ready() -> bool:
+            container = require_container(self.client, "db")
+            container.reload()
+            if container.status != "running":
+                return False
+            return bool(container.exec_run([DB_READY]).exit_code == 0)
+
+        wait_for(
+            ready,
+            what="the database server in the db container has started",
+            timeout_s=HEALTHY_TIMEOUT_S,
+        )
+
         def accepts() -> bool:
             try:
                 with psycopg.connect(
@@ -184,7 +206,14 @@ class DemoStack:
                     connect_timeout=2,
                 ) as connection:
                     connection.execute("SELECT 1")
-            except psycopg.OperationalError:
+            except psycopg.OperationalError as exc:
+                if "password authentication failed" in str(exc):
+                    # Trying again only fills the database log with the same failure.
+                    raise DemoError(
+                        f"the database on 127.0.0.1:{port} rejected the password of "
+                        f"{DB_USER} in {self.demo.env_file}; run 'opscheck demo down "
+                        f"--dir {self.demo.root}' and 'demo up' again"
+                    ) from None
                 return False
             return True
 
