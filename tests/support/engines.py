@@ -317,7 +317,9 @@ class _OwnDockerd:
         # engine, from adding its own hosts or roots to this one.
         config_file = self.root / "daemon.json"
         config_file.write_text("{}\n")
-        namespace = self.root.name
+        # containerd namespaces allow only letters, digits, '.', '_' and '-' and must
+        # start with a letter or digit; mkdtemp's suffix may start with '_'.
+        namespace = "opscheck-" + "".join(ch for ch in self.root.name.lower() if ch.isalnum())
         command = [
             dockerd,
             "-H", self.host,
