@@ -317,8 +317,8 @@ class _OwnDockerd:
         # engine, from adding its own hosts or roots to this one.
         config_file = self.root / "daemon.json"
         config_file.write_text("{}\n")
-        # containerd namespaces allow only letters, digits, '.', '_' and '-' and must
-        # start with a letter or digit; mkdtemp's suffix may start with '_'.
+        # containerd rejects a namespace with two separators in a row, and mkdtemp's
+        # random suffix may start with '_' right after the prefix's '-'.
         namespace = "opscheck-" + "".join(ch for ch in self.root.name.lower() if ch.isalnum())
         command = [
             dockerd,
