@@ -1,8 +1,8 @@
 """Deployment Procedures: the pre-deployment checklist, the deployed version, the rollback.
 
-The runbook's checklist has items that no program can see (staging tests passed, team
-notified, rollback plan ready, on-call engineer available); a person or a CI job attests
-them with ``--attest KEY[=NOTE]``. The version and rollback checks read the images that
+No program can see some items of the runbook's checklist (staging tests passed, team
+notified, rollback plan ready, on-call engineer available). A person or a CI job
+attests them with ``--attest KEY[=NOTE]``. The version and rollback checks read the images that
 the Docker engine runs and keeps.
 """
 
@@ -153,7 +153,7 @@ def _deployed_services(service: ComposeService, verdict: Verdict) -> None:
 
 
 def version_names(reference: str, image: LocalImage | None) -> set[str]:
-    """Return every name a running image answers to: tag, reference, id and digests."""
+    """Return every name that identifies a running image: tag, reference, id, digests."""
     parsed = ImageReference.parse(reference)
     names = {reference}
     if parsed.tag:

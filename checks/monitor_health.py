@@ -1,8 +1,8 @@
 """Monitoring & Alerts: API latency (warning > 300 ms, critical > 1000 ms).
 
 The runbook's post-deployment step 4 sends ten requests in a loop and reads each
-``time_total``. The check does the same and holds both the median and the maximum
-against the levels, because an average hides the one slow request.
+``time_total``. The check does the same and compares both the median and the maximum
+with the levels, because an average hides the one slow request.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class Sample:
 
     @property
     def ok(self) -> bool:
-        """Tell whether the request got a 2xx answer."""
+        """Tell whether the request received a 2xx response."""
         return self.problem is None
 
     def to_dict(self) -> dict[str, object]:

@@ -3,7 +3,7 @@
 The runbook looks for ``docker ps --filter "status=restarting"``, which misses a restart
 loop whenever the crashing container happens to be up for its few seconds. Docker's
 ``RestartCount`` counts the restarts that the restart policy made since the container
-was last started by hand, so it keeps the loop's history; a container that restarted
+was last started by hand, so it keeps the loop's history. A container that restarted
 is also watched for a few seconds to see whether it exits again.
 """
 
