@@ -425,3 +425,18 @@ def test_demo_database_checks(
     assert result["outcome"] == "warning", result
     assert "above the warning level 70" in result["message"]
     assert result["evidence"]["client_connections"] >= 75
+
+
+def test_demo_maintenance(opscheck_cli: Any, demo_stack: Any, tmp_path: Path) -> None:
+    demo_stack.heal()
+    _, _, weekly = run_suite(
+        opscheck_cli,
+        tmp_path,
+        demo_stack.config_path,
+        "-k",
+        "db.maintenance",
+        suite="weekly",
+    )
+    (result,) = weekly.values()
+    assert result["outcome"] == "passed", result
+    assert result["evidence"]["tables"] >= 4

@@ -360,3 +360,26 @@ def test_monitor_alert_levels(
     for check_id in ("resources.cpu_alert", "resources.memory_alert"):
         idle = results[(check_id, "idle")]
         assert idle["outcome"] == "passed", idle
+
+
+@pytest.mark.slow
+def test_demo_resources(opscheck_cli: Any, demo_stack: Any, tmp_path: Path) -> None:
+    demo_stack.heal()
+    _, _, daily = run_suite(
+        opscheck_cli, tmp_path, demo_stack.config_path, "-k", "resources.memory"
+    )
+    assert len(daily) == 4
+    for key, result in daily.items():
+        assert result["outcome"] == "passed", (key, result)
+        assert "of its limit" in result["message"]
+
+    demo_stack.break_("cpu-hog")
+    try:
+        _, _, hogged = run_suite(
+            opscheck_cli, tmp_path, demo_stack.config_path, "-k", "resources.cpu"
+        )
+    finally:
+        demo_stack.heal()
+    backend = hogged[("resources.cpu", "backend")]
+    assert backend["outcome"] == "failed", backend
+    assert "at or above the critical level 50.0 %" in backend["message"]
