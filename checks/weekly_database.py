@@ -27,8 +27,8 @@ def _problems(table: TableMaintenance, max_days: float, now: datetime) -> list[s
     problems = []
     vacuum_age = _age_days(table.last_vacuum, now)
     analyze_age = _age_days(table.last_analyze, now)
-    # A table that was never vacuumed but has no dead tuples has nothing to reclaim,
-    # as a table filled once and never updated; autovacuum leaves such tables alone.
+    # A table that was never vacuumed but has no dead tuples has nothing to reclaim.
+    # A table filled once and never updated is such a table.
     if vacuum_age is None and table.dead_tuples > 0:
         problems.append(f"never vacuumed, {table.dead_tuples} dead tuples")
     elif vacuum_age is not None and vacuum_age > max_days:

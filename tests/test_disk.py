@@ -177,7 +177,7 @@ def leftovers(docker_engine: Any) -> Iterator[str]:
 def test_docker_usage_and_reclaimable(
     tmp_path: Path, docker_engine: Any, leftovers: str, opscheck_cli: Any
 ) -> None:
-    # The levels are lowered to a few MiB: the test engine holds far less than 1 GB.
+    # The levels are lowered to a few MiB, because the test engine stores far less than 1 GB.
     checks = {
         "disk.docker_usage": {"warning": "1MiB"},
         "disk.reclaimable": {"warning": "2MiB"},

@@ -43,7 +43,7 @@ def recorded(name: str) -> dict[str, Any]:
     return frame
 
 
-# Computation on recorded cgroup v2 frames ------------------------------------------
+# Computation on cgroup v2 frames ---------------------------------------------------
 
 
 def test_cpu_v2_frame_without_percpu() -> None:
