@@ -93,7 +93,13 @@ def time_script(environment: dict[str, str]) -> tuple[float, int]:
         timeout=300,
         check=False,
     )
-    return time.perf_counter() - started, completed.returncode
+    elapsed = time.perf_counter() - started
+    if "Health Check Complete" not in completed.stdout:
+        raise SystemExit(
+            f"daily-health-check.sh broke off (exit {completed.returncode}): "
+            f"{completed.stderr.strip()[-500:]}"
+        )
+    return elapsed, completed.returncode
 
 
 def time_opscheck(config_path: Path, folder: Path) -> tuple[float, int, dict[str, int]]:
@@ -132,6 +138,10 @@ def time_opscheck(config_path: Path, folder: Path) -> tuple[float, int, dict[str
     outcomes: dict[str, int] = {}
     for result in json.loads(report.read_text())["results"]:
         outcomes[result["outcome"]] = outcomes.get(result["outcome"], 0) + 1
+        if result["outcome"] != "passed":
+            print(
+                f"  {result['id']}[{result['target']}] {result['outcome']}: {result['message']}"
+            )
     return elapsed, completed.returncode, outcomes
 
 

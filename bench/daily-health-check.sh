@@ -9,7 +9,7 @@
 #   FRONTEND_URL   frontend health URL (default: http://localhost:3000/api/health)
 #   DOCKER_HOST    the engine that runs the demo, as for every Docker client
 
-: "${COMPOSE_FILE:?set COMPOSE_FILE to the demo stack's docker-compose.yml}"
+: "${COMPOSE_FILE:?set COMPOSE_FILE to the docker-compose.yml of the demo stack}"
 PROJECT="${PROJECT:-taskmanagement}"
 BACKEND_URL="${BACKEND_URL:-http://localhost:5000/api/health}"
 FRONTEND_URL="${FRONTEND_URL:-http://localhost:3000/api/health}"
