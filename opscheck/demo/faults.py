@@ -32,6 +32,9 @@ SLOW_QUERY_S = 0.2
 SLOW_QUERY_RUNS = 3
 SLOW_BACKEND_S = 0.4
 OLD_BACKUP_AGE = timedelta(hours=30)
+# The busy loop reaches about 100 % of its one-core limit on an idle host. Waiting
+# for 60 %, above the daily critical level of 50 %, leaves room for a busy host.
+CPU_HOG_VISIBLE_PERCENT = 60
 
 
 @dataclass
@@ -154,8 +157,8 @@ def _apply_cpu_hog(context: FaultContext) -> None:
     container = require_container(context.client, "backend")
     exec_command(container, ["/app/hog.sh"], detach=True)
     wait_for(
-        lambda: _cpu_percent(container) >= 80,
-        what="the backend uses at least 80 % of a CPU core",
+        lambda: _cpu_percent(container) >= CPU_HOG_VISIBLE_PERCENT,
+        what=f"the backend uses at least {CPU_HOG_VISIBLE_PERCENT} % of a CPU core",
         timeout_s=VISIBLE_TIMEOUT_S,
     )
 
