@@ -200,17 +200,23 @@ def test_up_new_env_password_reaches_cluster(demo_stack: DemoHandle) -> None:
 
 
 def test_up_database_rejects_wrong_password(demo_stack: DemoHandle) -> None:
-    with pytest.raises(
-        psycopg.OperationalError, match="password authentication failed"
-    ):
-        psycopg.connect(
-            host="127.0.0.1",
-            port=demo_stack.ports["db"],
-            dbname="taskdb",
-            user="taskuser",
-            password="wrong",
-            connect_timeout=5,
-        )
+    try:
+        with pytest.raises(
+            psycopg.OperationalError, match="password authentication failed"
+        ):
+            psycopg.connect(
+                host="127.0.0.1",
+                port=demo_stack.ports["db"],
+                dbname="taskdb",
+                user="taskuser",
+                password="wrong",
+                connect_timeout=5,
+            )
+    finally:
+        # The rejected login is a FATAL line in the db log, which later tests' log
+        # checks would count: a new container starts with an empty log.
+        _container(demo_stack, "db").remove(force=True)
+        demo_stack.heal()
 
 
 def test_backend_log_lines(demo_stack: DemoHandle) -> None:

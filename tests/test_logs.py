@@ -203,12 +203,21 @@ def test_recent_errors_reads_last_50_lines(
         "frontend",
         f"{old_error}; echo 'exception after the deploy'; echo 'INFO done'; sleep 3600",
     )
-    path = config(tmp_path, docker_engine, project, ["backend", "frontend"])
+    start(
+        docker_engine,
+        project,
+        "nginx",
+        "echo '[error] connect() failed'; echo 'INFO done'; sleep 3600",
+    )
+    path = config(tmp_path, docker_engine, project, ["backend", "frontend", "nginx"])
     _, _, results = run_suite(
         opscheck_cli, tmp_path, path, "-k", "logs.recent_errors", suite="deploy_gate"
     )
     backend = results[("logs.recent_errors", "backend")]
     frontend = results[("logs.recent_errors", "frontend")]
+    nginx = results[("logs.recent_errors", "nginx")]
+    assert nginx["outcome"] == "skipped"
+    assert "not one of the deployed services (backend, frontend)" in nginx["message"]
     assert backend["outcome"] == "passed"
     assert frontend["outcome"] == "failed"
     assert frontend["message"] == (
