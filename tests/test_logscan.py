@@ -15,7 +15,7 @@ from opscheck.logscan.matcher import (
     hyperscan_available,
     make_matcher,
 )
-from opscheck.logscan.reader import ReadStats, file_blocks, stream_lines
+from opscheck.logscan.reader import ReadStats, file_blocks, file_ranges, stream_lines
 from opscheck.logscan.scan import ErrorTally, LogLine, matching_in_file
 from opscheck.logscan.text import decode_line, shorten
 
@@ -195,3 +195,29 @@ def test_error_tally_ignores_and_keeps_last() -> None:
         "ERROR job 4 failed",
     ]
     assert tally.summary() == "5× ERROR job <n> failed"
+
+
+@pytest.mark.parametrize("engine", ["hyperscan", "python"])
+def test_ranges_match_like_whole_blocks(engine: str) -> None:
+    data = (
+        b"".join(
+            (b"INFO fine %d\n" % i)
+            if i % 7
+            else (b"\x1b[31mERROR\x1b[0m broke %d\n" % i)
+            for i in range(500)
+        )
+        + b"partial ERROR line without newline"
+    )
+    matcher = make_matcher(["error|fatal|exception"], engine)
+    expected = [line for line in data.split(b"\n") if b"ERROR" in line]
+
+    for block_bytes in (64, 1000, 4096, len(data) + 10):
+        stats = ReadStats()
+        found = [
+            buffer[start:end]
+            for buffer, first, last in file_ranges(io.BytesIO(data), stats, block_bytes)
+            for start, end in matcher.matching_lines(buffer, first, last)
+        ]
+        assert found == expected, block_bytes
+        assert stats.lines == 501
+        assert stats.bytes_read == len(data)

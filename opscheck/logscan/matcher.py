@@ -36,8 +36,13 @@ class Matcher(Protocol):
     engine: str
     patterns: tuple[str, ...]
 
-    def matching_lines(self, block: bytes) -> list[Span]:
-        """Return the spans of the matching lines of ``block``, in order."""
+    def matching_lines(
+        self, block: bytes, start: int = 0, end: int | None = None
+    ) -> list[Span]:
+        """Return the spans of the matching lines of ``block[start:end]``, in order.
+
+        Spans are offsets into ``block``; ``start`` and ``end`` lie on line ends.
+        """
 
 
 def split_alternation(pattern: str) -> list[str]:
@@ -76,7 +81,15 @@ class PythonMatcher:
             joined = "|".join(f"(?:{p})" for p in self.patterns)
             self._regex = re.compile(joined.encode(), re.IGNORECASE | re.MULTILINE)
 
-    def matching_lines(self, block: bytes) -> list[Span]:
+    def matching_lines(
+        self, block: bytes, start: int = 0, end: int | None = None
+    ) -> list[Span]:
+        if start or (end is not None and end != len(block)):
+            part = block[start:end]
+            return [
+                (first + start, last + start)
+                for first, last in self.matching_lines(part)
+            ]
         if self._words is not None:
             return self._find_words(block, self._words)
         assert self._regex is not None
@@ -140,19 +153,29 @@ class HyperscanMatcher:
         )
         self._scratch = hyperscan.Scratch(self._database)
 
-    def matching_lines(self, block: bytes) -> list[Span]:
+    def matching_lines(
+        self, block: bytes, start: int = 0, end: int | None = None
+    ) -> list[Span]:
         ends: list[int] = []
 
         def on_match(
-            _id: int, _start: int, end: int, _flags: int, _context: Any
+            _id: int, _start: int, match_end: int, _flags: int, _context: Any
         ) -> None:
-            if not ends or ends[-1] != end:
-                ends.append(end)
+            if not ends or ends[-1] != match_end:
+                ends.append(match_end)
 
-        self._database.scan(block, match_event_handler=on_match, scratch=self._scratch)
+        stop = len(block) if end is None else end
+        # A memoryview slice lets Hyperscan read the range in place, without a copy.
+        view = memoryview(block)[start:stop] if start or stop != len(block) else block
+        self._database.scan(view, match_event_handler=on_match, scratch=self._scratch)
         if len(self.patterns) > 1:
             ends = sorted(set(ends))
-        return [(block.rfind(b"\n", 0, end) + 1, end) for end in ends]
+        spans = []
+        for offset in ends:
+            line_end = offset + start
+            newline = block.rfind(b"\n", start, line_end)
+            spans.append((newline + 1 if newline >= 0 else start, line_end))
+        return spans
 
 
 def hyperscan_available() -> bool:

@@ -19,11 +19,13 @@ class ReadStats:
     long_lines: int = 0
 
 
-def file_blocks(
+def file_ranges(
     handle: BinaryIO, stats: ReadStats, block_bytes: int = FILE_BLOCK_BYTES
-) -> Iterator[bytes]:
-    """Yield the content of ``handle`` in blocks that end at a line end.
+) -> Iterator[tuple[bytes, int, int]]:
+    """Yield ``(buffer, start, end)``: ``buffer[start:end]`` is a run of whole lines.
 
+    Each read is matched where it lies, without copying it into a block of its own;
+    only the partial line at a read's edge is copied and joined to the next read.
     A line longer than ``block_bytes`` is cut into pieces, and each cut counts as a
     long line.
     """
@@ -33,24 +35,50 @@ def file_blocks(
         if not chunk:
             break
         stats.bytes_read += len(chunk)
-        data = carry + chunk if carry else chunk
-        cut = data.rfind(b"\n")
-        if cut < 0:
-            if len(data) < block_bytes:
-                carry = data
+
+        begin = 0
+        if carry:
+            first = chunk.find(b"\n")
+            if first < 0:
+                carry += chunk
+                if len(carry) >= block_bytes:
+                    # NOTE: a match that straddles this forced cut is missed.
+                    stats.long_lines += 1
+                    stats.lines += 1
+                    yield carry, 0, len(carry)
+                    carry = b""
                 continue
-            # NOTE: a match that straddles this forced cut is missed.
-            stats.long_lines += 1
+            head = carry + chunk[:first]
             stats.lines += 1
-            yield data
+            yield head, 0, len(head)
             carry = b""
+            begin = first + 1
+
+        cut = chunk.rfind(b"\n", begin)
+        if cut < 0:
+            carry = chunk[begin:]
+            if len(carry) >= block_bytes:
+                stats.long_lines += 1
+                stats.lines += 1
+                yield carry, 0, len(carry)
+                carry = b""
             continue
-        block, carry = data[:cut], data[cut + 1 :]
-        stats.lines += block.count(b"\n") + 1
-        yield block
+
+        stats.lines += chunk.count(b"\n", begin, cut) + 1
+        yield chunk, begin, cut
+        carry = chunk[cut + 1 :]
+
     if carry:
         stats.lines += 1
-        yield carry
+        yield carry, 0, len(carry)
+
+
+def file_blocks(
+    handle: BinaryIO, stats: ReadStats, block_bytes: int = FILE_BLOCK_BYTES
+) -> Iterator[bytes]:
+    """Yield the content of ``handle`` in blocks that end at a line end."""
+    for buffer, start, end in file_ranges(handle, stats, block_bytes):
+        yield buffer[start:end]
 
 
 def stream_lines(

@@ -12,7 +12,7 @@ from typing import Any
 
 from opscheck.logscan.grouping import MessageGroups
 from opscheck.logscan.matcher import Matcher
-from opscheck.logscan.reader import ReadStats, file_blocks, line_blocks
+from opscheck.logscan.reader import ReadStats, file_ranges, line_blocks
 from opscheck.logscan.text import decode_line, shorten
 
 
@@ -25,8 +25,8 @@ def matching_in_file(
     would need a pass over each line in Python, which the fast path avoids.
     """
     with path.open("rb") as handle:
-        for block in file_blocks(handle, stats):
-            for start, end in matcher.matching_lines(block):
+        for block, first, last in file_ranges(handle, stats):
+            for start, end in matcher.matching_lines(block, first, last):
                 if end - start > max_line_bytes:
                     stats.long_lines += 1
                     end = start + max_line_bytes
