@@ -638,6 +638,7 @@ def test_daily_auto_heals_frontend(
     demo_stack: Any, opscheck_cli: Any, tmp_path: Path
 ) -> None:
     env = {"DOCKER_HOST": demo_stack.host}
+    demo_stack.heal()
     demo_stack.break_("unhealthy-frontend")
     try:
         result = opscheck_cli(

@@ -317,7 +317,16 @@ def test_daily_cpu_and_memory(
     for check_id in ("resources.cpu", "resources.memory"):
         crasher = results[(check_id, "crasher")]
         assert crasher["outcome"] == "error", crasher
-        assert "is restarting" in crasher["message"]
+        # A container sampled between two of its restarts is seen either as restarting
+        # or with an empty sample, as Docker reports it at that moment: both end in error.
+        reasons = (
+            "is restarting",
+            "previous stats sample is empty",
+            "has no running container",
+        )
+        assert any(reason in crasher["message"] for reason in reasons), crasher[
+            "message"
+        ]
 
         absent = results[(check_id, "absent")]
         assert absent["outcome"] == "error", absent
