@@ -354,6 +354,8 @@ def test_post_phase_checks_version(
         ("services.image_version", "nginx"),
         ("services.rollback_image", "db"),
         ("services.rollback_image", "nginx"),
+        ("logs.recent_errors", "db"),
+        ("logs.recent_errors", "nginx"),
     }, not_passed
     for key in _not_passed(right_results):
         assert right_results[key]["outcome"] == "skipped", right_results[key]
