@@ -178,6 +178,26 @@ def test_attestation_file_is_read(
     assert sources == {f"file {attestations}"}
 
 
+@pytest.mark.parametrize("value", [False, None, "no", "not yet", ""])
+def test_attestation_file_false_is_rejected(
+    opscheck_cli: Callable[..., Result], tmp_path: Path, value: object
+) -> None:
+    config = _window_config(tmp_path, "00:00", "00:00")
+    attestations = tmp_path / "attest.yaml"
+    items: dict[str, object] = dict.fromkeys(ITEMS, True)
+    items["oncall_available"] = value
+    attestations.write_text(yaml.safe_dump(items))
+
+    result, report = _gate(
+        opscheck_cli, config, "deploy.attestations", "--attest-file", attestations
+    )
+
+    assert result.exit_code == 2
+    assert report is None
+    assert "oncall_available is" in result.stderr
+    assert "which does not attest it" in result.stderr
+
+
 def test_attestation_unknown_key_rejected(
     opscheck_cli: Callable[..., Result], tmp_path: Path
 ) -> None:

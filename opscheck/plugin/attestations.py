@@ -71,15 +71,32 @@ def _read_file(path: Path) -> list[tuple[str, str]]:
     except yaml.YAMLError:
         data = None
     if isinstance(data, dict):
-        return [
-            parse_item(f"{key}={value or ''}", str(path)) for key, value in data.items()
-        ]
+        return [_mapping_item(str(key), value, path) for key, value in data.items()]
     lines = [line.strip() for line in text.splitlines()]
     return [
         parse_item(line, str(path))
         for line in lines
         if line and not line.startswith("#")
     ]
+
+
+# Values that read as "not done" in a YAML mapping; YAML itself turns no, off and
+# false into False and an empty value into None.
+_NOT_DONE = {"", "no", "false", "off", "n", "0", "not yet", "pending", "todo"}
+
+
+def _mapping_item(key: str, value: object, path: Path) -> tuple[str, str]:
+    """Read one ``key: value`` line of an attestation file: true or a note attests it."""
+    if value is True:
+        return parse_item(key, str(path))
+    if value is None or value is False or str(value).strip().lower() in _NOT_DONE:
+        raise ConfigError(
+            f"attestation file {path}: {key} is {value!r}, which does not attest it; "
+            "write 'true' or a note (such as 'build 812 green') for a done item, and "
+            "leave undone items out of the file",
+            key_path=key,
+        )
+    return parse_item(f"{key}={value}", str(path))
 
 
 def reject_unknown(attestations: list[Attestation], expected: list[str]) -> None:
