@@ -8,6 +8,7 @@ error, nothing checked) or 3 (opscheck itself broke).
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -33,6 +34,30 @@ class CliError(click.ClickException):
 
     def show(self, file: Any = None) -> None:
         click.echo(f"opscheck: {self.format_message()}", err=True)
+
+
+class Seconds(click.ParamType):
+    """A finite number of seconds between a minimum and one day."""
+
+    name = "seconds"
+
+    def __init__(self, minimum: float) -> None:
+        self.minimum = minimum
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not math.isfinite(seconds) or not self.minimum <= seconds <= 86400:
+            self.fail(
+                f"{value!r} is not between {self.minimum:g} and 86400 seconds",
+                param,
+                ctx,
+            )
+        return seconds
 
 
 def _fail(error: OpscheckError) -> NoReturn:
@@ -98,20 +123,20 @@ def suite_options(function: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--timeout",
-            type=click.FloatRange(min=0.1),
+            type=Seconds(minimum=0.1),
             metavar="SECONDS",
-            help="Time limit of one check.",
+            help="Time limit of one check, in seconds.",
         ),
         click.option(
             "--wait",
-            type=click.FloatRange(min=0),
+            type=Seconds(minimum=0),
             default=0,
             metavar="SECONDS",
-            help="Re-run checks that did not pass until they pass or SECONDS are up.",
+            help="Re-run checks that did not pass until they pass or SECONDS after the run's start.",
         ),
         click.option(
             "--wait-interval",
-            type=click.FloatRange(min=0.1),
+            type=Seconds(minimum=0.1),
             default=5,
             show_default=True,
             metavar="SECONDS",

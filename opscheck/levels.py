@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -107,6 +108,10 @@ class Levels:
             return float(parse_size(raw))
         if isinstance(raw, bool) or not isinstance(raw, int | float):
             raise ValueError(f"{raw!r} is not a number")
+        if not math.isfinite(raw):
+            raise ValueError(
+                f"{raw!r} is not a finite number; write a level such as 80"
+            )
         return float(raw)
 
     def order_problem(self) -> str | None:

@@ -27,7 +27,7 @@ SERVICE_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 class Section(BaseModel):
     """Base of every config section: unknown keys are rejected, not ignored."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _check_service_name(name: str) -> str:
@@ -277,7 +277,7 @@ class ReportsSection(Section):
 class CheckSettings(BaseModel):
     """Levels, timeout and switches of one check; the check's own options are checked later."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
 
     enabled: bool = True
     timeout_s: float | None = Field(default=None, gt=0)

@@ -167,7 +167,9 @@ class HyperscanMatcher:
         stop = len(block) if end is None else end
         # A memoryview slice lets Hyperscan read the range in place, without a copy.
         # The stubs declare str or bytes, but the binding reads any buffer.
-        view: Any = memoryview(block)[start:stop] if start or stop != len(block) else block
+        view: Any = (
+            memoryview(block)[start:stop] if start or stop != len(block) else block
+        )
         self._database.scan(view, match_event_handler=on_match, scratch=self._scratch)
         if len(self.patterns) > 1:
             ends = sorted(set(ends))

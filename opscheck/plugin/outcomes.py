@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
@@ -12,8 +11,6 @@ from opscheck.declaration import Declaration
 from opscheck.errors import CheckOutcome, OpscheckError
 from opscheck.plugin.results import SEVERITY_OF, Result
 from opscheck.plugin.verdict import Verdict
-
-_TIMEOUT = re.compile(r"^Timeout \(>?([0-9.]+)s\)")
 
 # Exceptions from the libraries that reach the checked system. A fixture should turn
 # them into TargetUnreachable or CheckError; one that slips through is still the
@@ -115,17 +112,7 @@ def _classify(
     if isinstance(error, OpscheckError):
         return "error", error.message, False
     if isinstance(error, pytest.fail.Exception):
-        text = str(getattr(error, "msg", error))
-        timeout = _TIMEOUT.match(text)
-        if timeout:
-            seconds = float(timeout.group(1))
-            return (
-                "error",
-                f"{subject} timed out after {seconds:g} s; the target did not answer in time "
-                f"(raise checks.{declaration.id}.timeout_s or --timeout if it is only slow)",
-                False,
-            )
-        return "failed", text, False
+        return "failed", str(getattr(error, "msg", error)), False
     if isinstance(error, AssertionError):
         return (
             "failed",

@@ -7,12 +7,16 @@ each check and target once; the result records every attempt.
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from typing import Any
 
 import pytest
 from _pytest.runner import runtestprotocol
 
+from opscheck.declaration import declaration_of
+from opscheck.errors import CheckError
 from opscheck.log import logger
 from opscheck.plugin.results import Result
 from opscheck.plugin.state import RunState, iso, utc_now
@@ -31,10 +35,42 @@ def _result_entry(
     return None
 
 
+class CheckTimedOut(CheckError):
+    """A check ran past its time limit and was stopped."""
+
+
 def _run_once(
     item: pytest.Item, nextitem: pytest.Item | None
 ) -> list[pytest.TestReport]:
-    return runtestprotocol(item, nextitem=nextitem, log=False)
+    """Run one check's setup, call and teardown, stopped at its time limit.
+
+    The limit is a SIGALRM timer, so it works where pytest runs checks: in the main
+    thread of the main process or of an xdist worker. Elsewhere it is not set.
+    """
+    from opscheck.plugin.hooks import TIMEOUT_KEY
+
+    limit = item.stash.get(TIMEOUT_KEY, None)
+    if limit is None or threading.current_thread() is not threading.main_thread():
+        return runtestprotocol(item, nextitem=nextitem, log=False)
+
+    declaration = declaration_of(getattr(item, "function", None))
+    check_id = declaration.id if declaration else item.name
+
+    def stop(_signal: int, _frame: object) -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        raise CheckTimedOut(
+            f"{check_id} timed out after {limit:g} s: the target did not answer in time "
+            f"(raise checks.{check_id}.timeout_s or --timeout if it is only slow)",
+            timeout_s=limit,
+        )
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, limit)
+    try:
+        return runtestprotocol(item, nextitem=nextitem, log=False)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def run_with_retries(
@@ -57,7 +93,9 @@ def run_with_retries(
             attempts.append(_attempt(found[1], started))
         found[1]["remediation"] = entry
 
-    deadline = started + state.wait_s
+    # --wait bounds the whole run, not each check: every check that did not pass is
+    # retried until the same moment, the run's start plus the wait.
+    deadline = state.monotonic_start + state.wait_s
     while state.wait_s > 0 and found[1]["outcome"] not in SETTLED:
         pause = min(state.wait_interval_s, deadline - time.monotonic())
         if pause <= 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import os
 import socket
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -87,6 +88,7 @@ class RunState:
     remediate: str = "off"
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     started_at: datetime = field(default_factory=utc_now)
+    monotonic_start: float = field(default_factory=time.monotonic)
     finished_at: datetime | None = None
     host: str = field(default_factory=socket.gethostname)
     user: str = field(default_factory=current_user)
