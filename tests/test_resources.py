@@ -384,9 +384,14 @@ def test_demo_resources(opscheck_cli: Any, demo_stack: Any, tmp_path: Path) -> N
 
     demo_stack.break_("cpu-hog")
     try:
-        _, _, hogged = run_suite(
-            opscheck_cli, tmp_path, demo_stack.config_path, "-k", "resources.cpu"
-        )
+        # The busy loop gets less than a core while other processes load this 2-core
+        # machine, so the measurement is taken up to three times.
+        for _ in range(3):
+            _, _, hogged = run_suite(
+                opscheck_cli, tmp_path, demo_stack.config_path, "-k", "resources.cpu"
+            )
+            if hogged[("resources.cpu", "backend")]["outcome"] == "failed":
+                break
     finally:
         demo_stack.heal()
     backend = hogged[("resources.cpu", "backend")]
