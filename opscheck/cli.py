@@ -22,6 +22,7 @@ from opscheck.catalogue import load_catalogue
 from opscheck.config import loader
 from opscheck.declaration import SUITE_HELP, SUITES, Declaration
 from opscheck.errors import ConfigError, OpscheckError, UsageError
+from opscheck.plugin.waivers import load_waivers
 from opscheck.runner import RunRequest, run_suite
 
 
@@ -65,10 +66,13 @@ def _fail(error: OpscheckError) -> NoReturn:
 
 
 def _load(config: str | None) -> loader.LoadedConfig:
+    """Load and validate the config and the waivers file it names; exit 2 on an error."""
     try:
-        return loader.load(config)
+        loaded = loader.load(config)
+        load_waivers(loaded.config.waivers, set(load_catalogue()))
     except ConfigError as exc:
         _fail(exc)
+    return loaded
 
 
 def suite_options(function: Callable[..., Any]) -> Callable[..., Any]:

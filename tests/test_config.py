@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -261,3 +262,53 @@ def test_parse_size(text: object, expected: int) -> None:
 def test_parse_size_rejects(text: object) -> None:
     with pytest.raises(ValueError, match="size"):
         parse_size(text)
+
+
+def test_alias_bomb_is_rejected(tmp_path: Path) -> None:
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    previous = "a"
+    for name in "bcdefghi":
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{previous}"] * 9) + "]")
+        previous = name
+    path = write(tmp_path / "c.yaml", "\n".join(lines) + "\n")
+    with pytest.raises(ConfigError) as caught:
+        loader.load(path)
+    assert "expands to more than 100000 values through YAML aliases" in str(
+        caught.value
+    )
+
+
+def test_deep_nesting_is_rejected(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.yaml", "a: " + "[" * 3000 + "]" * 3000 + "\n")
+    with pytest.raises(ConfigError) as caught:
+        loader.load(path)
+    assert "nested too deeply" in str(caught.value)
+
+
+def test_small_aliases_still_work(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.yaml", "compose:\n  services: &s [backend, db]\n")
+    assert loader.load(path).config.compose.services == ["backend", "db"]
+
+
+def test_waiver_with_impossible_date(opscheck_cli: Any, tmp_path: Path) -> None:
+    write(
+        tmp_path / "waivers.yaml",
+        "waivers: [{check: backup.size, justification: because, expires: 2027-02-30}]\n",
+    )
+    config = write(tmp_path / "c.yaml", "waivers: waivers.yaml\n")
+    for command in (("config", "validate"), ("daily",)):
+        outcome = opscheck_cli(*command, "--config", str(config))
+        assert outcome.exit_code == 2, outcome.stderr
+        assert "holds an invalid value: day is out of range for month" in outcome.stderr
+        assert "Traceback" not in outcome.stderr + outcome.stdout
+
+
+def test_waiver_unknown_check_fails_validate(opscheck_cli: Any, tmp_path: Path) -> None:
+    write(
+        tmp_path / "waivers.yaml",
+        "waivers: [{check: backup.nope, justification: because, expires: 2027-01-30}]\n",
+    )
+    config = write(tmp_path / "c.yaml", "waivers: waivers.yaml\n")
+    outcome = opscheck_cli("config", "validate", "--config", str(config))
+    assert outcome.exit_code == 2
+    assert "unknown check id 'backup.nope'" in outcome.stderr

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from dotenv import dotenv_values
 from pydantic import ValidationError
 
 from opscheck import redaction
 from opscheck.catalogue import load_catalogue
 from opscheck.config.model import Config
+from opscheck.config.yamlfile import load_yaml
 from opscheck.errors import ConfigError
 from opscheck.log import logger
 
@@ -107,18 +107,7 @@ def parse_yaml(raw_bytes: bytes, path: Path) -> dict[str, Any]:
             "save it as UTF-8",
             source=str(path),
         ) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        where = ""
-        mark = getattr(exc, "problem_mark", None)
-        if mark is not None:
-            where = f" at line {mark.line + 1}, column {mark.column + 1}"
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(
-            f"config file {path} is not valid YAML{where}: {problem}; fix the syntax there",
-            source=str(path),
-        ) from None
+    data = load_yaml(text, f"config file {path}")
     if data is None:
         return {}
     if not isinstance(data, dict):

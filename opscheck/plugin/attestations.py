@@ -7,12 +7,12 @@ import os
 import re
 from pathlib import Path
 
-import yaml
-
+from opscheck.config.yamlfile import YamlSyntaxError, load_yaml
 from opscheck.errors import ConfigError
 from opscheck.plugin.state import Attestation, current_user, iso, utc_now
 
-KEY = re.compile(r"^[a-z][a-z0-9_]*$")
+KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+MAX_NOTE = 500
 
 # Variables that CI systems set, in the order they are tried, to record who attested.
 _CI_ACTORS = (
@@ -41,7 +41,13 @@ def parse_item(text: str, origin: str) -> tuple[str, str]:
             f"{origin}: attestation key {key!r} is invalid; use lower-case letters, digits and "
             "'_' such as staging_tests_passed",
         )
-    return key, note.strip()
+    note = note.strip()
+    if len(note) > MAX_NOTE:
+        raise ConfigError(
+            f"{origin}: the note of attestation {key} is {len(note)} characters long; "
+            f"keep it under {MAX_NOTE}, such as a build number or a link"
+        )
+    return key, note
 
 
 def collect_attestations(items: list[str], file: str | None) -> list[Attestation]:
@@ -67,8 +73,9 @@ def _read_file(path: Path) -> list[tuple[str, str]]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"attestation file {path} cannot be read: {exc}") from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
+        data = load_yaml(text, f"attestation file {path}")
+    except YamlSyntaxError:
+        # Not YAML: the file may still be KEY[=NOTE] lines, read below.
         data = None
     if isinstance(data, dict):
         return [_mapping_item(str(key), value, path) for key, value in data.items()]

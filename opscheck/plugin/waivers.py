@@ -6,9 +6,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from opscheck.config.yamlfile import load_yaml
 from opscheck.errors import ConfigError
 
 
@@ -50,16 +50,17 @@ def load_waivers(path: Path | None, known_ids: set[str]) -> list[Waiver]:
     if path is None:
         return []
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(
             f"waivers file {path} not found; create it or remove 'waivers' from the config",
             key_path="waivers",
         ) from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(
             f"waivers file {path} cannot be read: {exc}", key_path="waivers"
         ) from None
+    data = load_yaml(text, f"waivers file {path}") or {}
 
     try:
         parsed = WaiverFile.model_validate(data)
