@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
 import textwrap
@@ -125,6 +126,105 @@ def test_ask_without_terminal_refuses(tmp_path: Path) -> None:
         "not run: --remediate ask needs a terminal to confirm on, and none is "
         "attached; use --remediate auto or dry-run"
     )
+
+
+# Runs a command on a new pseudo-terminal as its controlling terminal: the session
+# leader opens the terminal by name, which makes it the session's terminal on Linux.
+_ON_TERMINAL = (
+    "import os, sys; os.close(os.open(sys.argv[1], os.O_RDWR)); "
+    "os.execv(sys.argv[2], sys.argv[2:])"
+)
+
+
+def run_on_terminal(argv: list[str], answer: bytes, cwd: Path) -> tuple[int, str]:
+    """Run ``argv`` at a pseudo-terminal, type ``answer`` at its first [y/N] prompt."""
+    controller, terminal = os.openpty()
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PYTEST_", "OPSCHECK_"))
+    }
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _ON_TERMINAL, os.ttyname(terminal), *argv],
+            stdin=terminal,
+            stdout=terminal,
+            stderr=terminal,
+            start_new_session=True,
+            cwd=cwd,
+            env=environment,
+        )
+    finally:
+        os.close(terminal)
+
+    screen = b""
+    answered = False
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 0.5)
+            if not ready:
+                if process.poll() is not None:
+                    break
+                continue
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # EIO: every copy of the terminal side is closed
+                break
+            if not chunk:
+                break
+            screen += chunk
+            if not answered and b"[y/N] " in screen:
+                os.write(controller, answer)
+                answered = True
+        exit_code = process.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(controller)
+    return exit_code, screen.decode("utf-8", "replace").replace("\r\n", "\n")
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (b"y\n", "completed with exit status 0"),
+        (b"n\n", "not run: declined at the terminal"),
+    ],
+)
+def test_ask_confirms_at_terminal(tmp_path: Path, answer: bytes, reason: str) -> None:
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    day = 86400
+    old = []
+    for days_old in (40, 41):
+        moment = time.time() - days_old * day
+        path = backups / time.strftime(
+            "backup_%Y%m%d_%H%M%S.sql.gz", time.gmtime(moment)
+        )
+        path.write_bytes(b"-- PostgreSQL database dump")
+        os.utime(path, (moment, moment))
+        old.append(path)
+    config = write_config(tmp_path, backups={"path": str(backups), "keep_newest": 1})
+    opscheck = Path(sys.prefix) / "bin" / "opscheck"
+
+    exit_code, screen = run_on_terminal(
+        [str(opscheck), "weekly", "--config", str(config), "--remediate", "ask",
+         "-k", "backup.retention"],
+        answer,
+        tmp_path,
+    )  # fmt: skip
+
+    assert "did not pass; run prune-old-backups --folder" in screen, screen
+    assert "needs a terminal" not in screen
+    entries = audit.read(tmp_path / "audit.jsonl")
+    assert entries[0]["reason"] == reason
+    assert entries[0]["ran"] is (answer == b"y\n")
+    # Only a yes removes the older backup; the newest one is always kept.
+    assert old[0].exists()
+    assert old[1].exists() is (answer == b"n\n")
+    assert exit_code in (0, 1)
 
 
 def test_auto_runs_and_caps(tmp_path: Path) -> None:

@@ -1,35 +1,51 @@
-"""Asking a person at a terminal to confirm a remediation, under ``--remediate ask``."""
+"""Asking a person at a terminal to confirm a remediation, under ``--remediate ask``.
+
+The question and the answer go through the controlling terminal, ``/dev/tty``, and
+never through standard input or output: pytest replaces both while checks run, and
+they may be redirected to files even when a person sits at the terminal.
+"""
 
 from __future__ import annotations
 
-import sys
-from contextlib import suppress
-from typing import IO
+import os
+
+TERMINAL = "/dev/tty"
+# Reading stops after this many bytes, so a longer reply never counts as a yes.
+_LINE_LIMIT = 4096
 
 
-def _open_terminal() -> tuple[IO[str], IO[str]] | None:
-    # pytest replaces standard input while checks run, so the controlling terminal
-    # is opened directly; standard input is the fallback outside pytest.
-    with suppress(OSError):
-        tty = open("/dev/tty", "r+", encoding="utf-8")  # noqa: SIM115
-        return tty, tty
-    with suppress(AttributeError, ValueError):
-        if sys.__stdin__ is not None and sys.__stdin__.isatty():
-            return sys.__stdin__, sys.__stderr__ or sys.stderr
-    return None
+def _open_terminal() -> int | None:
+    """Return a descriptor of the controlling terminal, or None when there is none."""
+    try:
+        return os.open(TERMINAL, os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        return None
+
+
+def _read_line(descriptor: int) -> bytes:
+    # In canonical mode each read returns at most one line, so the loop ends at the
+    # newline, at end of input (Ctrl-D) or at the limit.
+    line = b""
+    while b"\n" not in line and len(line) < _LINE_LIMIT:
+        chunk = os.read(descriptor, _LINE_LIMIT)
+        if not chunk:
+            break
+        line += chunk
+    return line
 
 
 def confirm(question: str) -> bool | None:
     """Ask ``question``; return True for yes, False for no, None when there is no terminal."""
-    opened = _open_terminal()
-    if opened is None:
+    descriptor = _open_terminal()
+    if descriptor is None:
         return None
-    reader, writer = opened
+
     try:
-        writer.write(f"{question} [y/N] ")
-        writer.flush()
-        answer = reader.readline()
+        os.write(descriptor, f"{question} [y/N] ".encode())
+        answer = _read_line(descriptor)
+    except OSError:
+        return None
     finally:
-        if reader.name == "/dev/tty":
-            reader.close()
-    return answer.strip().lower() in ("y", "yes")
+        os.close(descriptor)
+
+    return answer.decode("utf-8", "replace").strip().lower() in ("y", "yes")
