@@ -37,7 +37,7 @@ class CliError(click.ClickException):
         click.echo(f"opscheck: {self.format_message()}", err=True)
 
 
-class Seconds(click.ParamType):
+class Seconds(click.ParamType[float]):
     """A finite number of seconds between a minimum and one day."""
 
     name = "seconds"

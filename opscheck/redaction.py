@@ -17,6 +17,10 @@ SECRET_KEY_NAME = re.compile(
 MIN_PLAIN_LENGTH = 6
 MIN_SECRET_LENGTH = 3
 
+# The mark that shortened texts end with, and how much of a secret before it is masked.
+TRUNCATION = "…"
+MIN_PREFIX = 4
+
 
 def env_secrets(values: dict[str, str | None], public: Iterable[str] = ()) -> set[str]:
     """Choose which values of a .env file to mask.
@@ -47,17 +51,47 @@ class Redactor:
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
-        """Add secret values; the longest are replaced first, so none leaves a tail."""
-        self._secrets.update(value for value in secrets if value)
+        """Add secret values; the longest are replaced first, so none leaves a tail.
+
+        Each line of a multi-line value is a secret of its own too, since logs and
+        messages often show one line of it.
+        """
+        for value in secrets:
+            if not value:
+                continue
+            self._secrets.add(value)
+            for line in value.splitlines():
+                if len(line.strip()) >= MIN_SECRET_LENGTH:
+                    self._secrets.add(line.strip())
         if self._secrets:
             ordered = sorted(self._secrets, key=len, reverse=True)
             self._pattern = re.compile("|".join(re.escape(value) for value in ordered))
 
     def text(self, value: str) -> str:
-        """Return ``value`` with every secret replaced."""
+        """Return ``value`` with every secret replaced, shortened ones included.
+
+        A message shortened with "…" may end in the start of a secret; at least
+        ``MIN_PREFIX`` characters of a secret right before the "…" are masked too.
+        """
         if self._pattern is None or not value:
             return value
-        return self._pattern.sub(MASK, value)
+        masked = self._pattern.sub(MASK, value)
+        if TRUNCATION in masked:
+            masked = self._mask_truncated(masked)
+        return masked
+
+    def _mask_truncated(self, text: str) -> str:
+        pieces = text.split(TRUNCATION)
+        for index, piece in enumerate(pieces[:-1]):
+            for secret in self._secrets:
+                for length in range(len(secret) - 1, MIN_PREFIX - 1, -1):
+                    if piece.endswith(secret[:length]):
+                        pieces[index] = piece[: len(piece) - length] + MASK
+                        break
+                else:
+                    continue
+                break
+        return TRUNCATION.join(pieces)
 
     def data(self, value: Any) -> Any:
         """Return a copy of JSON-like data with every secret replaced in keys and strings."""

@@ -7,14 +7,16 @@ receives the validated ``Config``.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
-from pydantic import ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from opscheck import redaction
 from opscheck.catalogue import load_catalogue
@@ -126,7 +128,8 @@ def _build(
     env_values = _read_env_file(env_file)
     lookup = {**{k: v for k, v in env_values.items() if v is not None}, **os.environ}
 
-    interpolated = _interpolate(data, lookup, (), env_file)
+    used: list[tuple[str, str, tuple[str, ...]]] = []
+    interpolated = _interpolate(data, lookup, (), env_file, used)
     resolved = _resolve_paths(interpolated, base_dir)
 
     try:
@@ -150,8 +153,14 @@ def _build(
             ],
         )
     )
-    if config.database.password is not None:
-        secrets.add(config.database.password.get_secret_value())
+    secrets.update(_config_secrets(config))
+    for name, value, key_path in used:
+        # A variable that names a secret, or fills a key that holds one, is masked
+        # wherever its value later appears (a token in a URL, a restore password).
+        if redaction.SECRET_KEY_NAME.search(name) or redaction.SECRET_KEY_NAME.search(
+            key_path[-1]
+        ):
+            secrets.add(value)
     redaction.register_secrets(secrets)
 
     return LoadedConfig(
@@ -161,6 +170,31 @@ def _build(
         base_dir=base_dir,
         secrets=frozenset(secrets),
     )
+
+
+def _config_secrets(config: Config) -> set[str]:
+    """Collect every SecretStr of the config and every password written into a URL."""
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, SecretStr):
+            found.add(value.get_secret_value())
+        elif isinstance(value, BaseModel):
+            for field_name in type(value).model_fields:
+                walk(getattr(value, field_name))
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                walk(item)
+        elif isinstance(value, str) and "://" in value:
+            password = urlsplit(value).password
+            if password:
+                found.add(password)
+
+    walk(config)
+    return found
 
 
 def _env_file_path(data: dict[str, Any], base_dir: Path) -> Path:
@@ -174,8 +208,11 @@ def _read_env_file(path: Path) -> dict[str, str | None]:
     if not path.is_file():
         return {}
     try:
-        return dict(dotenv_values(path))
-    except (OSError, UnicodeDecodeError) as exc:
+        # A byte that is not UTF-8 must not make the whole file unreadable: its values
+        # are still needed, if only to keep them out of every report.
+        text = path.read_bytes().decode("utf-8", errors="replace")
+        return dict(dotenv_values(stream=io.StringIO(text)))
+    except OSError as exc:
         # The .env values are only used to fill ${VAR} references; a file that cannot be
         # read leaves them unset, and the security checks report the file itself.
         logger.warning("cannot read %s (%s); its values are not used", path, exc)
@@ -183,16 +220,21 @@ def _read_env_file(path: Path) -> dict[str, str | None]:
 
 
 def _interpolate(
-    value: Any, lookup: dict[str, str], key_path: tuple[str, ...], env: Path
+    value: Any,
+    lookup: dict[str, str],
+    key_path: tuple[str, ...],
+    env: Path,
+    used: list[tuple[str, str, tuple[str, ...]]],
 ) -> Any:
+    """Replace ${NAME} references, recording each variable used and where."""
     if isinstance(value, dict):
         return {
-            key: _interpolate(item, lookup, (*key_path, str(key)), env)
+            key: _interpolate(item, lookup, (*key_path, str(key)), env, used)
             for key, item in value.items()
         }
     if isinstance(value, list):
         return [
-            _interpolate(item, lookup, (*key_path, str(i)), env)
+            _interpolate(item, lookup, (*key_path, str(i)), env, used)
             for i, item in enumerate(value)
         ]
     if not isinstance(value, str):
@@ -201,6 +243,7 @@ def _interpolate(
     def replace(match: re.Match[str]) -> str:
         name, fallback = match.group(1), match.group(2)
         if name in lookup:
+            used.append((name, lookup[name], key_path or ("",)))
             return lookup[name]
         if fallback is not None:
             return fallback
