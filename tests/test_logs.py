@@ -114,7 +114,9 @@ def test_critical_errors_fail_on_noisy_log(
     assert lines[0] == "ERROR request 17 failed: database query error"
     assert lines[3] == "bad bytes \ufffd\ufffd then Fatal"
     assert lines[4].startswith("Error aaaa")
-    assert lines[4].endswith("more characters)")
+    assert " characters left out) … " in lines[4]
+    assert lines[4].endswith("aaaa")
+    assert len(lines[4]) <= 300
     assert all(
         entry["source"] == f"{project}_backend_1" for entry in evidence["last_lines"]
     )

@@ -157,9 +157,39 @@ def test_decode_line_strips_colour_and_keeps_invalid_bytes() -> None:
     assert text == "ERROR bad \\xff byte\\x07"
 
 
-def test_shorten_says_how_much_was_cut() -> None:
-    assert shorten("a" * 310) == "a" * 300 + "… (10 more characters)"
+def test_decode_line_shows_terminal_controls_as_escapes() -> None:
+    raw = b"\x1b]0;owned\x07title\tok\x1bc\x00\x7f \xc2\x9b2J \xc2\x85end\n"
+    text = decode_line(raw)
+    assert text == ("\\x1b]0;owned\\x07title\tok\\x1bc\\x00\\x7f \\x9b2J \\x85end")
+    assert not any(
+        (ord(char) < 0x20 and char != "\t") or 0x7F <= ord(char) <= 0x9F
+        for char in text
+    )
+
+
+def test_shorten_keeps_start_and_end_within_the_limit() -> None:
+    line = "GET /api/orders " + "x" * 400 + " upstream: http://127.0.0.1:8000/api"
+    short = shorten(line, 120)
+    assert len(short) <= 120
+    assert short.startswith("GET /api/orders xxx")
+    assert short.endswith("upstream: http://127.0.0.1:8000/api"[-20:])
+    head, _, rest = short.partition(" … (")
+    left_out = int(rest.split(" ")[0])
+    tail = rest.split(") … ", 1)[1]
+    assert len(head) + left_out + len(tail) == len(line)
+    assert (
+        short
+        == f"{line[: len(head)]} … ({left_out} characters left out) … "
+        + (line[len(line) - len(tail) :])
+    )
+    assert 290 < len(shorten("a" * 310)) <= 300
+    assert shorten("a" * 300) == "a" * 300
     assert shorten("short") == "short"
+    assert shorten("y" * 20, 10) == "y" * 9 + "…"
+
+
+def test_shorten_escapes_control_characters() -> None:
+    assert shorten("body \x1b]0;title\x07 end") == "body \\x1b]0;title\\x07 end"
 
 
 def test_message_key_masks_variable_parts() -> None:
@@ -221,3 +251,26 @@ def test_ranges_match_like_whole_blocks(engine: str) -> None:
         assert found == expected, block_bytes
         assert stats.lines == 501
         assert stats.bytes_read == len(data)
+
+
+NGINX_UPSTREAM_ERROR = (
+    b"2026/12/04 10:00:01 [error] 29#29: *1 connect() failed (111: Connection "
+    b"refused) while connecting to upstream, client: 127.0.0.1, server: _, request: "
+    b'"GET /api/orders?page=2&sort=created_at HTTP/1.1", upstream: '
+    b'"http://backend:8000/api/orders?page=2&sort=created_at", host: "shop.example"'
+)
+
+
+def test_message_summary_keeps_the_end_of_a_long_line() -> None:
+    tally = ErrorTally()
+    tally.add_raw(NGINX_UPSTREAM_ERROR.replace(b"server: _", b"server: " + b"x" * 300))
+    tally.add_raw(NGINX_UPSTREAM_ERROR.replace(b"server: _", b"server: " + b"y" * 400))
+
+    key = tally.groups.top()[0]["message"]
+    assert tally.groups.distinct == 1
+    assert str(key).startswith("[error] <n>#<n>: *<n> connect() failed")
+    assert str(key).endswith('sort=created_at", host: "shop.example"')
+    assert len(str(key)) <= 200
+    summary = tally.summary()
+    assert summary.startswith("2× [error] <n>#<n>: *<n> connect() failed")
+    assert summary.endswith('host: "shop.example"')

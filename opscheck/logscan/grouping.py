@@ -6,6 +6,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from opscheck.logscan.text import clip_middle
+
 # Leading timestamps: ISO 8601 ("2026-12-04T15:18:47Z", "2026-12-04 15:18:47,123"),
 # nginx error log ("2026/12/04 15:14:42") and syslog ("Dec  4 15:18:47").
 _TIMESTAMP = re.compile(
@@ -31,11 +33,15 @@ OTHER = "(other messages)"
 
 
 def message_key(text: str) -> str:
-    """Return the message of a line with its timestamp cut and its variable parts masked."""
+    """Return the message of a line without its timestamp, its variable parts masked.
+
+    A long message keeps its start and its end, ``MAX_KEY_CHARS`` in all.
+    """
     key = _TIMESTAMP.sub("", text, count=1)
     for pattern, replacement in _MASKS:
         key = pattern.sub(replacement, key)
-    return key.strip()[:MAX_KEY_CHARS]
+    # The end of a message often names the cause: nginx's upstream, the exception.
+    return clip_middle(key.strip(), MAX_KEY_CHARS)
 
 
 @dataclass
