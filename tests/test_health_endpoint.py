@@ -91,3 +91,53 @@ def test_hung_endpoint_errors_within_timeout(
     assert result["outcome"] == "error"
     assert "did not answer within 1 s" in result["message"]
     assert result["duration_s"] < 10
+
+
+def test_deeply_nested_json_fails_cleanly(
+    opscheck_cli: Any, http_server: Any, tmp_path: Path
+) -> None:
+    server = http_server({"/api/health": (200, "[" * 100000 + "]" * 100000)})
+    result = check(opscheck_cli, tmp_path, server.url("/api/health"))
+    assert result["outcome"] == "failed"
+    assert "body is not JSON" in result["message"]
+
+
+def test_trickled_body_is_error_within_timeout(
+    opscheck_cli: Any, tmp_path: Path
+) -> None:
+    import socket
+    import threading
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    stop = threading.Event()
+
+    def trickle() -> None:
+        connection, _ = listener.accept()
+        connection.recv(4096)
+        connection.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+        )
+        for _ in range(60):
+            if stop.is_set():
+                break
+            try:
+                connection.sendall(b" ")
+            except OSError:
+                break
+            time.sleep(0.5)
+        connection.close()
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/api/health"
+        result = check(opscheck_cli, tmp_path, url, timeout_s=2)
+    finally:
+        stop.set()
+        listener.close()
+    assert result["outcome"] == "error"
+    assert "did not finish its answer within 2 s" in result["message"]
+    assert result["duration_s"] < 10

@@ -119,6 +119,15 @@ def _classify(
             str(error).split("\n", 1)[0] or f"{subject}: expectation does not hold",
             False,
         )
+    if isinstance(error, RecursionError | MemoryError):
+        # Data from the target nested or sized beyond what can be read: the check
+        # could not tell, and the target, not opscheck, is the cause.
+        kind = type(error).__name__
+        return (
+            "error",
+            f"{subject}: the target sent data too large or too deeply nested to read ({kind})",
+            False,
+        )
     if isinstance(error, LIBRARY_EXCEPTIONS):
         kind = type(error).__name__
         return "error", f"{subject} could not reach its target: {kind}: {error}", False
