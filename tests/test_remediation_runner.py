@@ -276,6 +276,49 @@ def test_invalid_table_not_run(tmp_path: Path) -> None:
     assert record["argv"] == []
 
 
+def test_default_paths_resolved_from_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "site"
+    folder.mkdir()
+    backups = folder / "backups"
+    backups.mkdir()
+    config = folder / "opscheck.yaml"
+    config.write_text(yaml.safe_dump({"backups": {"path": "backups"}}))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    state = state_for(config, "dry-run")
+
+    record = runner.remediate(failed("backup.retention", str(backups)), state)
+    by_hand = runner.run_by_hand(
+        "capture-evidence",
+        state.loaded.config,
+        target="backend",
+        dry_run=True,
+        base_dir=folder,
+    )
+
+    assert record is not None
+    assert record["audit_log"] == str(folder / "reports/remediation-audit.jsonl")
+    assert by_hand["reason"] == (
+        "dry run: would run capture-evidence --project taskmanagement --output-dir "
+        f"{folder}/reports/evidence --since-hours 24 --service backend"
+    )
+    assert len(audit.read(folder / "reports/remediation-audit.jsonl")) == 2
+    assert not (elsewhere / "reports").exists()
+
+
+def test_default_paths_by_hand(tmp_path: Path, opscheck_cli: Any) -> None:
+    result = opscheck_cli("remediate", "capture-evidence", "--dry-run")
+
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert f"--output-dir {tmp_path}/reports/evidence " in result.stdout
+    assert "not an absolute path" not in result.stdout
+    entries = audit.read(tmp_path / "reports/remediation-audit.jsonl")
+    assert entries[0]["reason"].startswith("dry run: would run capture-evidence")
+
+
 @pytest.mark.parametrize(
     ("value", "message"),
     [

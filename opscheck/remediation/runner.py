@@ -28,7 +28,7 @@ from opscheck.errors import RemediationError
 from opscheck.log import logger
 from opscheck.plugin.results import Result
 from opscheck.plugin.state import RunState
-from opscheck.remediation import audit, registry, terminal
+from opscheck.remediation import audit, paths, registry, terminal
 from opscheck.remediation.lock import LockBusy, remediation_lock
 from opscheck.remediation.process import environment, execute
 
@@ -49,7 +49,7 @@ def remediate(result: Result, state: RunState) -> dict[str, Any] | None:
     if not name:
         return None
     context = registry.Context(
-        state.loaded.config,
+        paths.resolved(state.loaded.config, state.loaded.base_dir),
         check_id=result.id,
         target=result.target,
         per=declaration.per if declaration else None,
@@ -58,10 +58,21 @@ def remediate(result: Result, state: RunState) -> dict[str, Any] | None:
 
 
 def run_by_hand(
-    name: str, config: Config, *, target: str | None, dry_run: bool
+    name: str,
+    config: Config,
+    *,
+    target: str | None,
+    dry_run: bool,
+    base_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Run one remediation for ``opscheck remediate``: locked, timed and audited, no cap."""
-    context = registry.Context(config, check_id=None, target=target, per=None)
+    """Run one remediation for ``opscheck remediate``: locked, timed and audited, no cap.
+
+    Relative remediation paths are taken from ``base_dir``, the config file's folder,
+    or from the current folder when it is None.
+    """
+    context = registry.Context(
+        paths.resolved(config, base_dir), check_id=None, target=target, per=None
+    )
     return take(name, context, "dry-run" if dry_run else "auto", run_id=None)
 
 
