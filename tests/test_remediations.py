@@ -390,6 +390,29 @@ def test_prune_refuses_linked_folder(tmp_path: Path, opscheck_cli: Any) -> None:
     assert old.exists()
 
 
+def test_prune_rejects_target(tmp_path: Path, opscheck_cli: Any) -> None:
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    old = _backup(folder, 60)
+    other = tmp_path / "other"
+    other.mkdir()
+    config = write_config(tmp_path, backups={"path": str(folder), "keep_newest": 1})
+
+    result = opscheck_cli(
+        "remediate", "prune-old-backups", "--target", other, "--config", config
+    )
+
+    assert result.exit_code == 2, result.stdout + result.stderr
+    assert result.stderr == (
+        f"opscheck: remediation prune-old-backups takes no --target (got '{other}'): "
+        "it acts on the backup folder backups.path, which the config sets; "
+        "remove --target\n"
+    )
+    assert result.stdout == ""
+    assert old.exists()
+    assert not (tmp_path / "audit.jsonl").exists()
+
+
 # Docker -------------------------------------------------------------------------
 
 PROJECT_LABEL = "com.docker.compose.project"

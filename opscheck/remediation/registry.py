@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 from opscheck.config.model import Config
-from opscheck.errors import RemediationError
+from opscheck.errors import RemediationError, UsageError
 from opscheck.remediation import validate
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
@@ -46,6 +46,10 @@ class Remediation:
     name: str
     summary: str
     build: Callable[[Context], Invocation]
+    # What ``--target`` names for this remediation, or None when it takes no target.
+    target: str | None = None
+    # What the remediation acts on when it takes no target, as the config names it.
+    acts_on: str = ""
 
     @property
     def script(self) -> Path:
@@ -193,40 +197,57 @@ REGISTRY: dict[str, Remediation] = {
             "restart-service",
             "restart the containers of one compose service and wait until they are healthy",
             _restart_service,
+            target="a compose service",
         ),
         Remediation(
             "backup-database",
             "write a verified pg_dump backup_YYYYMMDD_HHMMSS.sql.gz to the backup folder",
             _backup_database,
+            acts_on="the database section and backups.path",
         ),
         Remediation(
             "terminate-long-queries",
             "end queries active for longer than remediation.long_query_s",
             _terminate_long_queries,
+            acts_on="the queries of database.name",
         ),
         Remediation(
             "vacuum-analyze",
             "run VACUUM ANALYZE on the database or one table",
             _vacuum_analyze,
+            target="a table",
         ),
         Remediation(
             "docker-cleanup",
             "remove dangling images, stopped containers outside compose projects, "
             "and the unused volumes named in remediation.prune_volumes",
             _docker_cleanup,
+            acts_on="the Docker engine and remediation.prune_volumes",
         ),
         Remediation(
             "prune-old-backups",
             "remove backups older than backups.retention_days, keeping the newest ones",
             _prune_old_backups,
+            acts_on="the backup folder backups.path",
         ),
         Remediation(
             "capture-evidence",
             "save logs, inspect output and state of services into a tar.gz, secrets removed",
             _capture_evidence,
+            target="a compose service",
         ),
     )
 }
+
+
+def check_target(remediation: Remediation, target: str | None) -> None:
+    """Raise UsageError when ``target`` is given to a remediation that takes none."""
+    if target is None or remediation.target is not None:
+        return
+    raise UsageError(
+        f"remediation {remediation.name} takes no --target (got {target!r}): it acts "
+        f"on {remediation.acts_on}, which the config sets; remove --target"
+    )
 
 
 def get(name: str) -> Remediation:

@@ -68,8 +68,10 @@ def run_by_hand(
     """Run one remediation for ``opscheck remediate``: locked, timed and audited, no cap.
 
     Relative remediation paths are taken from ``base_dir``, the config file's folder,
-    or from the current folder when it is None.
+    or from the current folder when it is None. Raise UsageError when ``target`` is
+    given to a remediation that takes none.
     """
+    registry.check_target(registry.get(name), target)
     context = registry.Context(
         paths.resolved(config, base_dir), check_id=None, target=target, per=None
     )
