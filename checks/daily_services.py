@@ -122,9 +122,17 @@ def test_services_healthy(service: ComposeService, verdict: Verdict) -> None:
         unhealthy = [state for state in checked if state.health == "unhealthy"]
         if unhealthy:
             state = unhealthy[0]
+            if state.failing_streak:
+                streak = f"failed its last {state.failing_streak} health probes"
+            else:
+                # Docker keeps the unhealthy status of a container that restarted
+                # before its first new probe ran.
+                streak = (
+                    f"is still marked unhealthy after {state.restart_count} restarts"
+                )
             verdict.fail(
-                f"service {service.name} is unhealthy: container {state.name} failed its last "
-                f"{state.failing_streak} health probes (last probe: {state.last_probe or 'no output'})"
+                f"service {service.name} is unhealthy: container {state.name} {streak} "
+                f"(last probe: {state.last_probe or 'no output'})"
             )
 
         starting = [state for state in checked if state.health == "starting"]

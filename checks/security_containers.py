@@ -189,4 +189,6 @@ def test_security_resource_limits(service: ComposeService, verdict: Verdict) -> 
             )
     if not verdict.warnings:
         limits_text = "; ".join(limit.describe() for limit in limits)
-        verdict.passed(f"service {service.name} has memory and CPU limits ({limits_text})")
+        verdict.passed(
+            f"service {service.name} has memory and CPU limits ({limits_text})"
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -110,9 +111,37 @@ def build_arguments(request: RunRequest, now: datetime) -> list[str]:
     return arguments + list(request.pytest_args)
 
 
+def _writable_folders(request: RunRequest, now: datetime) -> str | None:
+    """Create the folders the reports go to; return why one cannot be used, if so."""
+    folder, _ = report_prefix(request, now)
+    targets = [("--report-dir", folder)]
+    for option, path in (
+        ("--junit-xml", request.junit_xml),
+        ("--html", request.html),
+        ("--json", request.json),
+    ):
+        if path is not None:
+            targets.append((option, path.parent))
+    for option, target in targets:
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=target):
+                pass
+        except OSError as exc:
+            return (
+                f"reports cannot be written to {target} ({option}): {exc.strerror or exc}; "
+                "choose a folder this user can write to"
+            )
+    return None
+
+
 def run_suite(request: RunRequest) -> int:
     """Run the checks of a request, print the summary, and return the exit status."""
     now = datetime.now(UTC)
+    problem = _writable_folders(request, now)
+    if problem:
+        click.echo(f"opscheck: {problem}", err=True)
+        return EXIT_USAGE
     grabber = _StateGrabber()
     code = pytest.main(build_arguments(request, now), plugins=[grabber])
     state = grabber.state
@@ -133,7 +162,8 @@ def run_suite(request: RunRequest) -> int:
             f" -k {request.keyword!r}" if request.keyword else ""
         )
         click.echo(
-            f"opscheck: no check matches {selection}; 'opscheck list' shows the ids and suites",
+            f"opscheck: nothing to check for {selection}: no check matches, or the config "
+            "lists no target for those that do; 'opscheck list' shows the ids and suites",
             err=True,
         )
         return EXIT_USAGE
@@ -141,4 +171,10 @@ def run_suite(request: RunRequest) -> int:
     color = os.isatty(1) and "NO_COLOR" not in os.environ
     click.echo(summary.render(state, verbose=request.verbose > 0, color=color))
     assert state.exit_status is not None
+    if any(problem.startswith("writing") for problem in state.problems):
+        click.echo(
+            "opscheck: a report could not be written (see above); the run counts as broken",
+            err=True,
+        )
+        return EXIT_INTERNAL
     return state.exit_status

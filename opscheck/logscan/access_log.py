@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import BinaryIO
 
+from opscheck.logscan.reader import SKIP_PIECE_BYTES, capped_line, capped_lines
 from opscheck.logscan.text import decode_line, shorten
 
 COMBINED = (
@@ -190,6 +191,7 @@ class AccessLogRead:
     """Lines read from an access log: how many, and samples of those not parsed."""
 
     lines: int = 0
+    long_lines: int = 0
     in_window: int = 0
     unparsed: int = 0
     unparsed_samples: list[str] = field(default_factory=list)
@@ -202,24 +204,33 @@ class AccessLogRead:
             self.unparsed_samples.append(shorten(text, 200))
 
 
-def _first_time_after(
-    handle: BinaryIO, offset: int, parser: AccessLogParser
-) -> datetime | None:
+def _seek_line_start(handle: BinaryIO, offset: int) -> None:
+    """Move to the first line that starts at or after ``offset``."""
     handle.seek(offset)
     if offset:
-        handle.readline()
+        capped_line(handle, SKIP_PIECE_BYTES)
+
+
+def _first_time_after(
+    handle: BinaryIO, offset: int, parser: AccessLogParser, max_line_bytes: int
+) -> datetime | None:
+    _seek_line_start(handle, offset)
     for _ in range(50):
-        raw = handle.readline()
-        if not raw:
+        read = capped_line(handle, max_line_bytes)
+        if read is None:
             return None
-        entry = parser.parse(decode_line(raw))
+        entry = parser.parse(decode_line(read[0]))
         if entry is not None and entry.time is not None:
             return entry.time
     return None
 
 
 def window_start_offset(
-    handle: BinaryIO, size: int, parser: AccessLogParser, since: datetime
+    handle: BinaryIO,
+    size: int,
+    parser: AccessLogParser,
+    since: datetime,
+    max_line_bytes: int = 65536,
 ) -> int:
     """Return a file offset at or before the first line written after ``since``.
 
@@ -232,7 +243,7 @@ def window_start_offset(
     low, high = 0, size
     while high - low > 1 << 16:
         middle = (low + high) // 2
-        moment = _first_time_after(handle, middle, parser)
+        moment = _first_time_after(handle, middle, parser, max_line_bytes)
         if moment is not None and moment < target:
             low = middle
         else:
@@ -247,17 +258,22 @@ def read_entries(
     read: AccessLogRead,
     max_line_bytes: int = 65536,
 ) -> Iterator[AccessEntry]:
-    """Yield the entries of ``path`` written at or after ``since``; count the rest."""
+    """Yield the entries of ``path`` written at or after ``since``; count the rest.
+
+    Each line is cut to ``max_line_bytes`` before it is decoded and parsed.
+    """
     with path.open("rb") as handle:
         size = path.stat().st_size
         if since is not None:
-            read.start_offset = window_start_offset(handle, size, parser, since)
-        handle.seek(read.start_offset)
-        if read.start_offset:
-            handle.readline()
-        for raw in handle:
+            read.start_offset = window_start_offset(
+                handle, size, parser, since, max_line_bytes
+            )
+        _seek_line_start(handle, read.start_offset)
+        for raw, was_cut in capped_lines(handle, max_line_bytes):
             read.lines += 1
-            text = decode_line(raw[:max_line_bytes])
+            if was_cut:
+                read.long_lines += 1
+            text = decode_line(raw)
             if not text.strip():
                 continue
             entry = parser.parse(text)

@@ -6,6 +6,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
+# A line end looked for after a seek into a file is read in pieces of this size.
+SKIP_PIECE_BYTES = 1 << 16
+
 FILE_BLOCK_BYTES = 8 << 20
 STREAM_BLOCK_BYTES = 1 << 20
 
@@ -113,6 +116,35 @@ def stream_lines(
     if pending or dropping:
         stats.lines += 1
         yield bytes(pending)
+
+
+def capped_line(handle: BinaryIO, max_line_bytes: int) -> tuple[bytes, bool] | None:
+    """Read one line of at most ``max_line_bytes``; the rest of a longer line is dropped.
+
+    Returns the line (with its newline when it fits) and whether it was cut, or None
+    at the end of the file. The dropped rest is read in pieces of ``max_line_bytes``,
+    so memory stays flat whatever the length of the line.
+    """
+    line = handle.readline(max_line_bytes)
+    if not line:
+        return None
+    if line.endswith(b"\n") or len(line) < max_line_bytes:
+        return line, False
+    dropped = False
+    while True:
+        rest = handle.readline(max_line_bytes)
+        if not rest:
+            return line, dropped
+        if rest.endswith(b"\n"):
+            # A line of exactly max_line_bytes leaves only its newline behind.
+            return line, dropped or rest != b"\n"
+        dropped = True
+
+
+def capped_lines(handle: BinaryIO, max_line_bytes: int) -> Iterator[tuple[bytes, bool]]:
+    """Yield each line of ``handle`` as ``capped_line`` reads it."""
+    while (read := capped_line(handle, max_line_bytes)) is not None:
+        yield read
 
 
 def line_blocks(

@@ -286,6 +286,7 @@ def pytest_collection_modifyitems(
 ) -> None:
     state = run_state(config)
     _deselect_other_phase(config, items, state)
+    _deselect_without_targets(config, items)
     items.sort(key=_area_rank)
     for item in items:
         declaration = _declaration(item)
@@ -296,6 +297,15 @@ def pytest_collection_modifyitems(
         settings = state.loaded.config.check_settings(declaration.id)
         timeout = state.timeout_s or settings.timeout_s or declaration.default_timeout_s
         item.stash[TIMEOUT_KEY] = float(timeout)
+        waiver, _ = find_waiver(
+            state.waivers, declaration.id, _target(item), date.today()
+        )
+        if waiver is not None and not waiver.runs:
+            item.add_marker(
+                pytest.mark.skip(
+                    reason=f"not run: waived until {waiver.expires}: {waiver.justification}"
+                )
+            )
         if not settings.enabled:
             item.add_marker(
                 pytest.mark.skip(
@@ -322,6 +332,24 @@ def _deselect_other_phase(
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
+
+
+def _deselect_without_targets(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Drop the placeholder pytest makes for a check whose config lists no target.
+
+    With ``compose.services: []`` there is nothing to check per service, which is
+    what the config says, not a result to report.
+    """
+    empty = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is None or _declaration(item) is None:
+            continue
+        if type(callspec.params.get("target")).__name__ == "NotSetType":
+            empty.append(item)
+    if empty:
+        config.hook.pytest_deselected(items=empty)
+        items[:] = [item for item in items if item not in empty]
 
 
 def _declaration(item: pytest.Item) -> Declaration | None:
@@ -416,6 +444,14 @@ def _apply_waiver(result: Result, state: RunState) -> None:
     waiver, expired = find_waiver(state.waivers, result.id, result.target, date.today())
     if expired is not None and waiver is None:
         result.evidence["expired_waiver"] = expired.to_dict()
+        if result.outcome in ("failed", "warning", "error"):
+            result.message = (
+                f"{result.message} (its waiver expired on {expired.expires})"
+            )
+    if waiver is not None and not waiver.runs and result.outcome == "skipped":
+        result.waiver = {**waiver.to_dict(), "original_outcome": None}
+        result.outcome = "waived"
+        return
     if waiver is None or result.outcome not in ("failed", "warning", "error"):
         return
     result.waiver = {**waiver.to_dict(), "original_outcome": result.outcome}

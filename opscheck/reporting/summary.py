@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
@@ -23,11 +24,24 @@ _STYLE = {
 _ATTENTION = ("failed", "error", "warning")
 
 
+# Control characters from the checked system (an escape sequence that sets the window
+# title, a bell) are shown as escapes, never sent to the terminal.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _visible(text: str) -> str:
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
 def _line(result: Result, width: int, color: bool) -> str:
     label = result.outcome.upper().ljust(8)
     if color:
         label = click.style(label, **_STYLE[result.outcome])  # type: ignore[arg-type]
-    return f"{label} {result.name.ljust(width)}  {result.message}"
+    return f"{label} {_visible(result.name).ljust(width)}  {_visible(result.message)}"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def render(
@@ -38,8 +52,9 @@ def render(
     counts = count_outcomes(results)
     duration = state.run_metadata()["duration_s"]
     where = str(state.loaded.source) if state.loaded.source else "built-in defaults"
+    command = (state.suite or "run").replace("_", "-")
     lines = [
-        f"opscheck {state.suite or 'run'}: {len(results)} results in {duration:.1f} s "
+        f"opscheck {command}: {_count(len(results), 'result')} in {duration:.1f} s "
         f"(project {state.loaded.config.compose.project}, config {where})"
     ]
 
@@ -66,7 +81,7 @@ def render(
             lines.append(line)
 
     for problem in state.problems:
-        lines.append(f"problem: {problem}")
+        lines.append(f"problem: {_visible(problem)}")
 
     lines.append("")
     lines.append(
