@@ -61,9 +61,17 @@ def test_services_running(service: ComposeService, verdict: Verdict) -> None:
     )
 
     if not containers:
+        projects = service.projects_on_engine()
+        hint = ""
+        if service.project not in projects:
+            others = ", ".join(projects) if projects else "none"
+            hint = (
+                f"; no container on this engine belongs to project {service.project} "
+                f"(projects found: {others}), so check compose.project"
+            )
         verdict.fail(
             f"service {service.name} has no container in compose project {service.project}; "
-            f"start it with 'docker-compose up -d {service.name}'"
+            f"start it with 'docker-compose up -d {service.name}'{hint}"
         )
 
     stopped = [state for state in containers if not state.running or state.restarting]
