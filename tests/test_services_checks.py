@@ -230,3 +230,14 @@ def test_unreachable_engine_is_error(opscheck_cli: Any, tmp_path: Path) -> None:
         assert f"Docker engine at unix://{socket} is not reachable" in result["message"]
     assert outcome.exit_code == 1
     assert "Traceback" not in outcome.stdout + outcome.stderr
+
+
+def test_wrong_project_names_found_ones(
+    opscheck_cli: Any, docker_engine: Any, project: str, tmp_path: Path
+) -> None:
+    start_service(docker_engine, project, "web")
+    config = service_config(tmp_path, docker_engine, f"{project}x", ["web"])
+    _, results = results_for(opscheck_cli, tmp_path, config)
+    message = results[("services.running", "web")]["message"]
+    assert f"no container on this engine belongs to project {project}x" in message
+    assert project in message.split("projects found: ", 1)[1]
