@@ -19,6 +19,7 @@ from pydantic import (
     SecretStr,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 SERVICE_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
@@ -252,6 +253,14 @@ class TlsTarget(Section):
     server_name: str | None = None
     file: Path | None = None
     ca_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _host_or_file(self) -> TlsTarget:
+        if (self.host is None) == (self.file is None):
+            raise ValueError(
+                "give either host (with port) for a TLS endpoint or file for a certificate file"
+            )
+        return self
 
 
 class HostSection(Section):
