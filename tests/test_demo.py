@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import socket
 import stat
 import time
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from opscheck.config import loader
 from opscheck.config.model import Config
 from opscheck.demo import backups, faults
 from opscheck.demo.cli import demo
@@ -170,6 +172,75 @@ def test_up_logs_clean(demo_stack: DemoHandle) -> None:
     demo_stack.heal()
     for service in ("backend", "frontend", "nginx", "db"):
         assert _log_problems(demo_stack, service) == [], service
+
+
+def test_up_replaces_noisy_containers(demo_stack: DemoHandle) -> None:
+    demo_stack.break_("stopped-backend")
+    # nginx logs "connect() failed ... while connecting to upstream" for each request
+    # it cannot pass to the stopped backend.
+    httpx.get(f"http://127.0.0.1:{demo_stack.ports['nginx']}/api/tasks", timeout=5)
+    deadline = time.monotonic() + 10
+    while not _log_problems(demo_stack, "nginx"):
+        assert time.monotonic() < deadline, "nginx logged no upstream error"
+        time.sleep(0.2)
+
+    result = demo_stack.heal()
+
+    replaced = [note for note in result.notes if "of nginx:" in note]
+    assert len(replaced) == 1, result.notes
+    assert re.match(
+        r"^replaced container taskmanagement_nginx_1 of nginx: its log has \d+ lines "
+        r"matching error\|fatal\|exception\|timeout\|failed, such as '.*failed.*'$",
+        replaced[0],
+    ), replaced[0]
+    for service in ("backend", "frontend", "nginx", "db"):
+        assert _log_problems(demo_stack, service) == [], service
+    _assert_healthy(demo_stack)
+
+
+def test_up_taken_db_port(
+    demo_stack: DemoHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack = demo_stack.stack
+    old = demo_stack.ports["db"]
+    _container(demo_stack, "db").stop(timeout=10)
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    holder.bind(("127.0.0.1", old))
+    holder.listen()
+    try:
+        # As when another process takes the port right after 'up' has checked it:
+        # the recorded ports are used unchecked.
+        recorded = dict(demo_stack.ports)
+        monkeypatch.setattr(stack, "_ports", lambda: (recorded, []))
+        started = time.monotonic()
+        with pytest.raises(DemoError) as raised:
+            stack.up()
+        assert time.monotonic() - started < 60
+        root = demo_stack.directory
+        assert raised.value.message == (
+            f"port 127.0.0.1:{old} of db is taken by another process (the db "
+            f"container logged 'Address already in use'); run 'opscheck demo down "
+            f"--dir {root}' then 'opscheck demo up --dir {root}', which chooses "
+            "another port"
+        )
+
+        monkeypatch.undo()
+        result = stack.up()
+    finally:
+        holder.close()
+
+    new = result.ports["db"]
+    assert new != old
+    assert result.notes[0] == (
+        f"port {old} of db on 127.0.0.1 is taken by another process; "
+        f"db now uses port {new}"
+    )
+    assert demo_stack.ports["db"] == new
+    assert loader.load(demo_stack.config_path).config.database.port == new
+    _assert_healthy(demo_stack)
+    with _connect(demo_stack) as connection:
+        assert connection.execute("SELECT 1").fetchone() == (1,)
 
 
 def test_up_every_service_limited(demo_stack: DemoHandle) -> None:
@@ -407,6 +478,13 @@ def test_cli_status_and_up(demo_stack: DemoHandle) -> None:
     assert status.exit_code == 0, status.output
     assert "taskmanagement_backend       running (healthy)" in status.output
     assert "faults: empty-backup" in status.output
+    # From another folder, the faults come from the folder that started the stack.
+    elsewhere = runner.invoke(
+        demo, ["status", "--dir", str(demo_stack.directory.parent / "elsewhere")]
+    )
+    assert elsewhere.exit_code == 0, elsewhere.output
+    assert f"started from {demo_stack.directory}\n" in elsewhere.output
+    assert "faults: empty-backup" in elsewhere.output
 
     demo_stack.heal()
     status = runner.invoke(demo, ["status", *arguments])

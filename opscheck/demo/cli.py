@@ -64,6 +64,8 @@ def _report_up(result: UpResult) -> None:
         click.echo(f"imported images: {', '.join(result.imported_images)}")
     ports = ", ".join(f"{name} {port}" for name, port in result.ports.items())
     click.echo(f"stack taskmanagement is up on 127.0.0.1 ({ports})")
+    for note in result.notes:
+        click.echo(note)
     if result.faults:
         click.echo(f"faults applied: {', '.join(result.faults)}")
     else:
@@ -143,5 +145,13 @@ def status(directory: Path) -> None:
             else f"{service.state} ({service.health})"
         )
         click.echo(f"{service.service:<10} {service.container or '-':<28} {state}")
-    active = stack.active_faults()
-    click.echo(f"faults: {', '.join(active) if active else 'none'}")
+    record = stack.fault_record()
+    if record.folder != stack.demo.root:
+        click.echo(f"started from {record.folder}")
+    if record.faults is None:
+        click.echo(
+            f"faults: unknown here; they are recorded in {record.folder} "
+            f"({record.problem})"
+        )
+    else:
+        click.echo(f"faults: {', '.join(record.faults) if record.faults else 'none'}")

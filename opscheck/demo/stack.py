@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import docker
@@ -22,6 +23,7 @@ import psycopg
 from opscheck import redaction
 from opscheck.demo import backups, configfile, faults, images, ownership, tls
 from opscheck.demo.compose import DB_READY, SERVICES, Compose, render
+from opscheck.demo.conflicts import holds_its_ports, service_of, taken_port_message
 from opscheck.demo.containers import (
     health,
     require_container,
@@ -29,8 +31,9 @@ from opscheck.demo.containers import (
     wait_for,
 )
 from opscheck.demo.engine import connect
+from opscheck.demo.freshlogs import noisy_logs
 from opscheck.demo.layout import DB_NAME, DB_USER, DEFAULT_DIR, PROJECT, DemoDir, State
-from opscheck.demo.ports import choose_ports
+from opscheck.demo.ports import choose_ports, free_port, is_free
 from opscheck.errors import DemoError
 from opscheck.log import logger
 
@@ -56,6 +59,18 @@ class UpResult:
     faults: list[str]
     imported_images: list[str]
     duration_s: float
+    # One line for each port moved and each container replaced, for the user.
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FaultRecord:
+    """The active faults, as the state file of the folder that started the stack has them."""
+
+    folder: Path
+    # None when that state file cannot be read; ``problem`` then says why.
+    faults: list[str] | None
+    problem: str
 
 
 class DemoStack:
@@ -72,6 +87,8 @@ class DemoStack:
         self.docker_host = docker_host or os.environ.get("DOCKER_HOST") or None
         self.config_path = config_path.resolve()
         self._client: docker.DockerClient | None = None
+        # When the last 'compose up' started; earlier log lines are not its failures.
+        self._since = datetime.now(UTC)
 
     @property
     def client(self) -> docker.DockerClient:
@@ -96,19 +113,20 @@ class DemoStack:
             for key, value in env.items()
             if key not in ("POSTGRES_USER", "POSTGRES_DB")
         )
-        ports = self._ports()
+        ports, notes = self._ports()
         self.demo.write_state(State(ports=ports, faults=[]))
 
         compose = Compose(self.demo, self.docker_host)
         self.demo.compose_file.write_text(
             render(self.demo, ports, faults.variant_for(names))
         )
+        self._since = datetime.now(UTC)
         compose.run("up", "-d", "--remove-orphans")
 
         context = faults.FaultContext(
             client, self.demo, compose, ports, env["POSTGRES_PASSWORD"]
         )
-        self._wait_for_database(ports["db"], env["POSTGRES_PASSWORD"])
+        self._wait_for_database(ports, env["POSTGRES_PASSWORD"])
         backups.write_set(client, self.demo.backups)
 
         # After the backups, because pg_dump's COPY statements take more than 100 ms
@@ -118,7 +136,19 @@ class DemoStack:
                 fault.clear(context)
 
         crashing = faults.variant_for(names).restart_loop
-        self._wait_healthy([s for s in SERVICES if s != crashing])
+        steady = [s for s in SERVICES if s != crashing]
+        self._wait_healthy(steady, ports)
+
+        # Before the faults are applied, so only the traces of cleared faults go.
+        noisy = noisy_logs(client, steady)
+        if noisy:
+            for item in noisy:
+                logger.info("%s", item.describe())
+                require_container(client, item.service).remove(force=True)
+            notes += [item.describe() for item in noisy]
+            compose.run("up", "-d", "--remove-orphans")
+            self._wait_for_database(ports, env["POSTGRES_PASSWORD"])
+            self._wait_healthy(steady, ports)
 
         for fault in faults.REGISTRY.values():
             if fault.name in names:
@@ -129,7 +159,9 @@ class DemoStack:
         config_path = configfile.write(
             self.config_path, self.demo, ports, self.docker_host
         )
-        return UpResult(config_path, ports, names, imported, time.monotonic() - started)
+        return UpResult(
+            config_path, ports, names, imported, time.monotonic() - started, notes
+        )
 
     def down(self) -> None:
         """Stop and remove the containers and volumes; keep images and files."""
@@ -164,30 +196,74 @@ class DemoStack:
         return result
 
     def active_faults(self) -> list[str]:
-        """Return the faults that the last ``up`` applied."""
-        state = self.demo.read_state()
-        return state.faults if state else []
+        """Return the faults that the last ``up`` applied, in the folder that ran it."""
+        return self.fault_record().faults or []
 
-    def _ports(self) -> dict[str, int]:
-        state = self.demo.read_state()
-        running = any(service_container(self.client, s) for s in SERVICES)
-        if (
-            state is not None
-            and running
-            and set(state.ports) >= set(choose_ports_keys())
-        ):
-            return state.ports
-        return choose_ports()
+    def fault_record(self) -> FaultRecord:
+        """Return the folder that started the running stack and the faults it records.
 
-    def _wait_for_database(self, port: int, password: str) -> None:
+        The faults are kept in the state file of the folder that ran ``demo up``,
+        which docker-compose names in a label of every container; this folder is
+        used when no container exists.
+        """
+        started_from = ownership.owner(self.client)
+        folder = DemoDir(started_from) if started_from is not None else self.demo
+        try:
+            state = folder.read_state()
+        except DemoError as exc:
+            return FaultRecord(folder.root, None, exc.message)
+        except OSError as exc:
+            return FaultRecord(
+                folder.root, None, f"{folder.state_file} cannot be read: {exc.strerror}"
+            )
+        return FaultRecord(folder.root, state.faults if state else [], "")
+
+    def _ports(self) -> tuple[dict[str, int], list[str]]:
+        """Return the recorded ports, each taken one of a stopped service replaced.
+
+        A running service holds its own ports. The port of a service that is stopped,
+        in a restart loop or without a container must be free, or it cannot bind it.
+        """
+        state = self.demo.read_state()
+        if state is None or not set(state.ports) >= set(choose_ports_keys()):
+            return choose_ports(), []
+
+        ports = dict(state.ports)
+        notes = []
+        for name, port in state.ports.items():
+            if is_free(port):
+                continue
+            if holds_its_ports(service_container(self.client, service_of(name))):
+                continue
+            ports[name] = free_port(set(ports.values()))
+            notes.append(
+                f"port {port} of {name} on 127.0.0.1 is taken by another process; "
+                f"{name} now uses port {ports[name]}"
+            )
+            logger.info("%s", notes[-1])
+        return ports, notes
+
+    def _raise_if_port_taken(self, services: list[str], ports: dict[str, int]) -> None:
+        message = taken_port_message(
+            self.client, services, ports, since=self._since, root=self.demo.root
+        )
+        if message is not None:
+            raise DemoError(message)
+
+    def _wait_for_database(self, ports: dict[str, int], password: str) -> None:
+        port = ports["db"]
+
         # Ask the container first, because a client that connects while the server
         # is starting leaves a FATAL line in the database log.
         def ready() -> bool:
             container = require_container(self.client, "db")
             container.reload()
-            if container.status != "running":
-                return False
-            return bool(container.exec_run([DB_READY]).exit_code == 0)
+            if container.status == "running" and (
+                container.exec_run([DB_READY]).exit_code == 0
+            ):
+                return True
+            self._raise_if_port_taken(["db"], ports)
+            return False
 
         wait_for(
             ready,
@@ -223,13 +299,17 @@ class DemoStack:
             timeout_s=HEALTHY_TIMEOUT_S,
         )
 
-    def _wait_healthy(self, services: list[str]) -> None:
+    def _wait_healthy(self, services: list[str], ports: dict[str, int]) -> None:
         def all_healthy() -> bool:
-            for service in services:
-                container = service_container(self.client, service)
-                if container is None or health(container) != "healthy":
-                    return False
-            return True
+            waiting = [
+                service
+                for service in services
+                if (container := service_container(self.client, service)) is None
+                or health(container) != "healthy"
+            ]
+            if waiting:
+                self._raise_if_port_taken(waiting, ports)
+            return not waiting
 
         try:
             wait_for(

@@ -8,19 +8,14 @@ Tests that inject a fault call ``heal()`` afterwards, or leave it to the next
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import docker
 import pytest
 
 from opscheck.demo.stack import DemoStack, UpResult
-
-# The pattern of logs.critical_errors and logs.review, case-insensitive.
-ERROR_LINE = re.compile(r"error|fatal|exception|timeout|failed", re.IGNORECASE)
 
 
 @dataclass
@@ -45,29 +40,9 @@ class DemoHandle:
         return self.stack.up(list(names))
 
     def heal(self) -> UpResult:
-        """Clear every fault, give fresh logs to containers that logged errors, wait healthy.
-
-        The stack lives for the whole session, and a fault leaves its traces in the
-        logs (nginx logs "connect() failed" while the backend is stopped). The log
-        checks look back 24 hours, so such a container is replaced: a new container
-        starts with an empty log.
-        """
+        """Clear every fault and wait until the stack is healthy, with clean logs."""
         __tracebackhide__ = True
-        result = self.stack.up()
-        client = docker.DockerClient(base_url=self.host, version="auto")
-        try:
-            noisy = [
-                container
-                for container in client.containers.list(
-                    filters={"label": "com.docker.compose.project=taskmanagement"}
-                )
-                if ERROR_LINE.search(container.logs(tail=2000).decode(errors="replace"))
-            ]
-            for container in noisy:
-                container.remove(force=True)
-        finally:
-            client.close()
-        return self.stack.up() if noisy else result
+        return self.stack.up()
 
 
 @pytest.fixture(scope="session")
