@@ -167,6 +167,8 @@ def pytest_configure(config: pytest.Config) -> None:
             Path(html).with_name(f".{Path(html).name}.partial")
         )
         config.option.self_contained_html = True
+        stylesheet = str(Path(__file__).resolve().parent.parent / "reporting" / "report.css")
+        config.option.css = [*(getattr(config.option, "css", None) or []), stylesheet]
 
     try:
         loaded = load_config(config.getoption("--opscheck-config"))

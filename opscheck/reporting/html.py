@@ -60,7 +60,11 @@ class HtmlColumns:
             return
         cells.insert(1, _cell("check", result["id"]))
         cells.insert(2, _cell("target", result["target"] or ""))
-        cells.insert(3, _cell("outcome", result["outcome"]))
+        cells.insert(
+            3,
+            f'<td class="col-outcome opscheck-{escape(result["outcome"])}">'
+            f"{escape(result['outcome'])}</td>",
+        )
         cells.insert(4, _cell("message", result["message"]))
         cells.insert(5, _cell("runbook", result["runbook"]))
 
