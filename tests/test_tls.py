@@ -6,6 +6,7 @@ and leaves signed by the intermediate. Each server is Python's ``ssl`` in a thre
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import threading
@@ -302,3 +303,66 @@ def test_unreadable_trust_store_is_error(
     result = found[f"127.0.0.1:{server.port}"]
     assert result["outcome"] == "error"
     assert f"trust store {bad_store} contains no PEM certificate" in result["message"]
+
+
+def test_special_certificate_files_are_not_read(
+    opscheck_cli: Any, tmp_path: Path, pki: Pki
+) -> None:
+    zero = tmp_path / "zero.pem"
+    zero.symlink_to("/dev/zero")
+    fifo = tmp_path / "fifo.pem"
+    os.mkfifo(fifo)
+    loop = tmp_path / "loop.pem"
+    loop.symlink_to(loop)
+    folder = tmp_path / "folder.pem"
+    folder.mkdir()
+    huge = tmp_path / "huge.pem"
+    valid, _ = pki.leaf("file-valid", days_left=100)
+    with huge.open("wb") as handle:
+        handle.write(valid.read_bytes())
+        handle.write(b"\n" * (2 << 20))
+
+    entries = [
+        {"file": str(path), "ca_file": str(pki.ca_file), "server_name": "localhost"}
+        for path in (zero, fifo, loop, folder, huge)
+    ]
+    started = time.monotonic()
+    _, found = _run(opscheck_cli, tmp_path, entries)
+    elapsed = time.monotonic() - started
+
+    reasons = {
+        zero: "it is a character device, not a regular file",
+        fifo: "it is a FIFO, not a regular file",
+        loop: "it is a symlink loop, not a regular file",
+        folder: "it is a folder, not a regular file",
+        huge: "it is larger than 1 MiB",
+    }
+    for path, reason in reasons.items():
+        result = found[str(path)]
+        assert result["outcome"] == "error"
+        assert result["message"] == (
+            f"certificate file {path} cannot be read: {reason}; set file on the tls "
+            "entry to a PEM certificate chain of at most 1 MiB"
+        )
+    assert elapsed < 60
+
+
+def test_trust_store_device_is_error(
+    opscheck_cli: Any, tmp_path: Path, pki: Pki
+) -> None:
+    valid, _ = pki.leaf("file-valid", days_left=100)
+    store = tmp_path / "store.pem"
+    store.symlink_to("/dev/zero")
+
+    _, found = _run(
+        opscheck_cli,
+        tmp_path,
+        [{"file": str(valid), "ca_file": str(store), "server_name": "localhost"}],
+    )
+
+    result = found[str(valid)]
+    assert result["outcome"] == "error"
+    assert result["message"] == (
+        f"trust store {store} cannot be read: it is a character device, not a regular "
+        "file; set ca_file on the tls entry to a PEM bundle of CAs of at most 4 MiB"
+    )
