@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -117,6 +120,82 @@ def test_read_entries_window_and_unparsed(tmp_path: Path) -> None:
     # The window start is found by bisection, not by reading the whole file.
     assert read.start_offset > 0
     assert read.lines < 2000
+
+
+LONG_LINE_BYTES = 50 << 20
+
+# Run in a child process so that the peak memory measured is the read's own.
+PEAK_MEMORY_SCRIPT = """
+import resource, sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from opscheck.logscan.access_log import AccessLogParser, AccessLogRead, read_entries
+
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+read = AccessLogRead()
+since = datetime.now(UTC) - timedelta(minutes=5)
+entries = list(read_entries(Path(sys.argv[1]), AccessLogParser(), since, read, 65536))
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(after - before, len(entries), read.lines, read.long_lines, read.unparsed)
+"""
+
+
+def _write_long_lines(path: Path) -> None:
+    now = datetime.now(UTC)
+    piece = b"A" * (1 << 20)
+    with path.open("wb") as handle:
+        handle.write(line(now - timedelta(hours=2), 200).encode())
+        for _ in range(LONG_LINE_BYTES // len(piece)):
+            handle.write(piece)
+        handle.write(b"\n")
+        handle.write(f'10.0.0.9 - - [{stamp(now)}] "GET /'.encode())
+        for _ in range(LONG_LINE_BYTES // len(piece)):
+            handle.write(piece)
+        handle.write(b' HTTP/1.1" 200 5 "-" "curl/8.0"\n')
+        handle.write(line(now, 502).encode())
+
+
+def test_read_entries_memory_flat_on_long_lines(tmp_path: Path) -> None:
+    path = tmp_path / "access.log"
+    _write_long_lines(path)
+
+    answer = subprocess.run(
+        [sys.executable, "-c", PEAK_MEMORY_SCRIPT, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+    growth_kib, entries, lines, long_lines, unparsed = map(int, answer.stdout.split())
+    # A 50 MiB line read whole would raise the peak by at least 50 MiB.
+    assert growth_kib < 8 * 1024
+    assert lines == 4
+    assert long_lines == 2
+    assert entries == 1
+    assert unparsed == 2
+
+
+def test_error_rate_reads_long_lines_quickly(
+    tmp_path: Path, opscheck_cli: Callable[..., Any]
+) -> None:
+    log = tmp_path / "access.log"
+    _write_long_lines(log)
+    config = _config(tmp_path, log)
+
+    started = time.monotonic()
+    _, _, results = run_suite(
+        opscheck_cli, tmp_path, config, "-k", "logs.error_rate", suite="monitor"
+    )
+    elapsed = time.monotonic() - started
+
+    result = results[("logs.error_rate", str(log))]
+    assert result["outcome"] == "failed"
+    assert result["message"].startswith(f"1 of 1 requests in access log {log} were")
+    assert result["evidence"]["long_lines"] == 2
+    assert result["evidence"]["unparsed_lines"] == 2
+    assert all(len(text) <= 200 for text in result["evidence"]["unparsed_samples"])
+    assert elapsed < 20
 
 
 def _config(tmp_path: Path, log: Path, **checks: Any) -> Path:
