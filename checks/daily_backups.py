@@ -9,7 +9,12 @@ the weekly retention check sit here too, because they read the same folder.
 
 from __future__ import annotations
 
-from opscheck.fixtures.backups import BackupFile, BackupFolder
+from opscheck.fixtures.backups import (
+    BackupFile,
+    BackupFolder,
+    ignored_evidence,
+    ignored_note,
+)
 
 from opscheck.backupcheck import verify_backup
 from opscheck.config.model import Config
@@ -33,12 +38,17 @@ def _describe(backup: BackupFile) -> dict[str, object]:
 
 def _newest_or_fail(folder: BackupFolder, verdict: Verdict) -> BackupFile:
     __tracebackhide__ = True
-    newest = folder.newest()
-    if newest is None:
+    listing = folder.listing()
+    nightly = [backup for backup in listing.backups if backup.kind == "nightly"]
+    if listing.ignored:
+        verdict.record(ignored=ignored_evidence(listing.ignored))
+    if not nightly:
         verdict.fail(
-            f"no nightly backup (backup_YYYYMMDD*.sql or .sql.gz) in {folder.path}; "
-            "run the backup job by hand and check its cron entry"
+            f"no nightly backup (backup_YYYYMMDD*.sql or .sql.gz) in {folder.path}"
+            f"{ignored_note(listing.ignored)}; run the backup job by hand and check "
+            "its cron entry"
         )
+    newest = nightly[-1]
     verdict.record(file=str(newest.path))
     return newest
 
@@ -58,16 +68,20 @@ def _newest_or_fail(folder: BackupFolder, verdict: Verdict) -> BackupFile:
 )
 def test_backup_exists_today(backup_folder: BackupFolder, verdict: Verdict) -> None:
     today = backup_folder.today()
-    todays = backup_folder.named_for(today)
+    listing = backup_folder.listing()
+    nightly = [backup for backup in listing.backups if backup.kind == "nightly"]
+    todays = [backup for backup in nightly if backup.named_date == today]
     verdict.record(
         folder=str(backup_folder.path),
         today=today.isoformat(),
         timezone=backup_folder.settings.timezone,
         found=[_describe(backup) for backup in todays],
     )
+    if listing.ignored:
+        verdict.record(ignored=ignored_evidence(listing.ignored))
 
     if not todays:
-        newest = backup_folder.newest()
+        newest = nightly[-1] if nightly else None
         latest = (
             f"the newest is {newest.name}, written {newest.modified:%Y-%m-%d %H:%M %Z}"
             if newest is not None
@@ -78,7 +92,7 @@ def test_backup_exists_today(backup_folder: BackupFolder, verdict: Verdict) -> N
         verdict.fail(
             f"no backup for today ({today.isoformat()} in {backup_folder.settings.timezone}) "
             f"in {backup_folder.path}: no file named backup_{today:%Y%m%d}*.sql or .sql.gz, "
-            f"and {latest}; run the backup job by hand"
+            f"and {latest}{ignored_note(listing.ignored)}; run the backup job by hand"
         )
 
     names = ", ".join(backup.name for backup in todays)

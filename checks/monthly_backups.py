@@ -42,7 +42,8 @@ def test_backup_restore_test(
     newest = backup_folder.newest()
     if newest is None:
         verdict.fail(
-            f"no nightly backup in {backup_folder.path} to restore; run the backup job"
+            f"no nightly backup in {backup_folder.path} to restore"
+            f"{backup_folder.ignored_note()}; run the backup job"
         )
     verdict.record(
         file=str(newest.path),

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from opscheck.fixtures.backups import BackupFolder, classify
+from opscheck.fixtures.backups import BackupFolder, NameProblem, classify
 
 from opscheck.config.model import BackupsSection
 
@@ -57,8 +57,34 @@ def test_names_classified() -> None:
         "manual",
         date(2026, 1, 2),
     )
-    assert classify("backup_20261399.sql") == ("nightly", None)
+    assert classify("backup_20260102_020000_full.sql") == ("nightly", date(2026, 1, 2))
     assert classify("notes.txt") is None
+    assert classify("backup_latest.sql") is None
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("backup_20261399.sql", "the date 20261399 in its name is not a real date"),
+        (
+            "backup_99999999999999999999.sql.gz",
+            "the date 99999999999999999999 in its name is not YYYYMMDD",
+        ),
+        (
+            "backup_20260102_250000.sql.gz",
+            "the time 250000 in its name is not a real time (HHMMSS)",
+        ),
+        (
+            "backup_20260102_0200001.sql.gz",
+            "the time 0200001 in its name is not a real time (HHMMSS)",
+        ),
+        ("backup_20260102\n.sql.gz", "its name contains a control character"),
+    ],
+)
+def test_unreal_names_rejected(name: str, reason: str) -> None:
+    with pytest.raises(NameProblem) as raised:
+        classify(name)
+    assert str(raised.value) == reason
 
 
 def test_today_in_far_west_zone(folder: Path) -> None:
@@ -227,3 +253,71 @@ def test_truncated_backup_fails_integrity(
     result = run_checks(opscheck_cli, tmp_path, folder, "daily")["backup.integrity"]
     assert result["outcome"] == "failed"
     assert "ends before its trailer: the file was cut short" in result["message"]
+
+
+def test_odd_entries_ignored_and_named(
+    folder: Path, tmp_path: Path, opscheck_cli: Any
+) -> None:
+    today = datetime.now(UTC)
+    stamp = f"{today:%Y%m%d}"
+    os.mkfifo(folder / f"backup_{stamp}_020000.sql.gz")
+    (folder / f"backup_{stamp}_020100.sql.gz").symlink_to("/dev/zero")
+    loop = folder / f"backup_{stamp}_020200.sql.gz"
+    loop.symlink_to(loop)
+    (folder / f"backup_{stamp}_020300.sql").mkdir()
+    put(folder, f"backup_{stamp}\n.sql.gz", gzip.compress(DUMP, 1), today)
+    put(folder, "backup_99999999999999999999.sql.gz", gzip.compress(DUMP, 1), today)
+
+    started = datetime.now(UTC)
+    daily = run_checks(opscheck_cli, tmp_path, folder, "daily")
+    elapsed = (datetime.now(UTC) - started).total_seconds()
+
+    # Sorted by name, as the folder is listed.
+    ignored = [
+        f"ignored backup_{stamp}\\x0a.sql.gz: its name contains a control character",
+        f"ignored backup_{stamp}_020000.sql.gz: it is a FIFO, not a regular file",
+        f"ignored backup_{stamp}_020100.sql.gz: it is a character device, not a "
+        "regular file",
+        f"ignored backup_{stamp}_020200.sql.gz: it is a symlink loop, not a regular "
+        "file",
+        f"ignored backup_{stamp}_020300.sql: it is a folder, not a regular file",
+        "ignored backup_99999999999999999999.sql.gz: the date 99999999999999999999 "
+        "in its name is not YYYYMMDD",
+    ]
+    exists = daily["backup.exists_today"]
+    assert exists["outcome"] == "failed"
+    assert exists["message"] == (
+        f"no backup for today ({today:%Y-%m-%d} in UTC) in {folder}: no file named "
+        f"backup_{stamp}*.sql or .sql.gz, and the folder holds no nightly backup at "
+        f"all ({'; '.join(ignored[:3])}; and 3 more); run the backup job by hand"
+    )
+    assert exists["evidence"]["ignored"] == ignored
+    for check_id in ("backup.size", "backup.integrity"):
+        assert daily[check_id]["outcome"] == "failed"
+        assert daily[check_id]["message"] == (
+            f"no nightly backup (backup_YYYYMMDD*.sql or .sql.gz) in {folder} "
+            f"({'; '.join(ignored[:3])}; and 3 more); run the backup job by hand and "
+            "check its cron entry"
+        )
+    assert elapsed < 60
+
+
+def test_folder_named_backup_not_sized(
+    folder: Path, tmp_path: Path, opscheck_cli: Any
+) -> None:
+    now = datetime.now(UTC)
+    older = now - timedelta(days=1)
+    put(folder, f"backup_{older:%Y%m%d}_020000.sql.gz", gzip.compress(DUMP, 1), older)
+    (folder / f"backup_{now:%Y%m%d}_020000.sql.gz").mkdir()
+
+    daily = run_checks(opscheck_cli, tmp_path, folder, "daily")
+
+    size = daily["backup.size"]
+    assert size["outcome"] == "passed"
+    assert size["evidence"]["file"] == str(
+        folder / f"backup_{older:%Y%m%d}_020000.sql.gz"
+    )
+    assert size["evidence"]["ignored"] == [
+        f"ignored backup_{now:%Y%m%d}_020000.sql.gz: it is a folder, not a regular file"
+    ]
+    assert daily["backup.exists_today"]["outcome"] == "failed"
