@@ -684,15 +684,18 @@ def test_daily_auto_heals_frontend(
         assert 'name="remediation_taken"' in junit
         html = (tmp_path / "reports" / "daily-latest.html").read_text()
         assert "Remediation taken" in html
+        # The audit log's default is relative, so it is kept next to the config file.
+        audit_log = (
+            demo_stack.config_path.parent / "reports" / "remediation-audit.jsonl"
+        )
+        assert entry["taken"]["audit_log"] == str(audit_log)
+        taken_id = entry["taken"]["id"]
         events = [
             (line["event"], line.get("outcome"))
-            for line in map(
-                json.loads,
-                (tmp_path / "reports" / "remediation-audit.jsonl")
-                .read_text()
-                .splitlines(),
-            )
+            for line in map(json.loads, audit_log.read_text().splitlines())
+            if taken_id in (line.get("id"), line.get("remediation_id"))
         ]
         assert events == [("remediation", None), ("recheck", "passed")]
+        assert not (tmp_path / "reports" / "remediation-audit.jsonl").exists()
     finally:
         demo_stack.heal()
