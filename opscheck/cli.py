@@ -371,7 +371,13 @@ def remediate_command(
     log.configure(verbose)
     loaded = _load(config)
     try:
-        record = runner.run_by_hand(name, loaded.config, target=target, dry_run=dry_run)
+        record = runner.run_by_hand(
+            name,
+            loaded.config,
+            target=target,
+            dry_run=dry_run,
+            base_dir=loaded.base_dir if loaded.source else None,
+        )
     except OpscheckError as exc:
         _fail(exc)
     click.echo(report.describe(record))
