@@ -98,31 +98,26 @@ def test_security_container_privileges(
     title="The database port is not published on a public address",
     suites=("security",),
     runbook="Security Operations; Architecture: PostgreSQL on localhost:5432",
-    per="service",
+    per="database",
     description=(
-        "For the database service (database.service), reads the container's published "
-        "ports: a binding of the database port on 0.0.0.0, :: or no address fails. With "
-        "host networking, reads the host's listening sockets (/proc/net/tcp and tcp6): "
-        "127.0.0.1 and ::1 are local, any other address is exposed. Other services are "
-        "skipped."
+        "Runs once for the database, on the compose service that runs it "
+        "(database.service), and reads the container's published ports: a binding of "
+        "the database port on 0.0.0.0, :: or no address fails. With host networking, "
+        "reads the host's listening sockets (/proc/net/tcp and tcp6): 127.0.0.1 and "
+        "::1 are local, any other address is exposed."
     ),
     default_timeout_s=30.0,
 )
 def test_security_exposed_database(
-    service: ComposeService,
+    engine: DockerEngine,
     host_system: Host,
     opscheck_config: Config,
     verdict: Verdict,
 ) -> None:
     database = opscheck_config.database
-    if service.name != database.service:
-        verdict.skip(
-            f"service {service.name} is not the database service ({database.service}, "
-            "set by database.service)"
-        )
-
+    service = container_security.database_service(engine, opscheck_config)
     port = database.port
-    verdict.record(port=port)
+    verdict.record(service=service.name, port=port)
     for state in _running(service, verdict):
         published = container_security.published_bindings(state, port)
         verdict.record(network_mode=container_security.network_mode(state))

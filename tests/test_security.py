@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import os
+import socket
 import subprocess
 import sys
 import tarfile
@@ -507,7 +508,7 @@ def _exposure_in_namespace(
         check=False,
     )
     results = json.loads(report.read_text())["results"]
-    return next(item for item in results if item["target"] == "db")
+    return next(item for item in results if item["id"] == "security.exposed_database")
 
 
 @pytest.mark.slow
@@ -533,3 +534,62 @@ def test_database_exposure_by_listen_address(
     assert f"127.0.0.1:{listeners['loopback']}" in local["evidence"]["listeners"]
     assert absent["outcome"] == "error"
     assert "nothing listens on port" in absent["message"]
+
+
+def _exposure_results(
+    opscheck_cli: Any, tmp_path: Path, config: Path
+) -> list[dict[str, Any]]:
+    report = tmp_path / "report.json"
+    result = opscheck_cli(
+        "security", "--config", config, "-k", "exposed_database", "--json", report
+    )
+    results: list[dict[str, Any]] = result.json(report)["results"]
+    return results
+
+
+@pytest.mark.slow
+def test_database_exposure_runs_once_per_database(
+    opscheck_cli: Any, tmp_path: Path, docker_engine: Any, containers: Any
+) -> None:
+    services = ["clean", "privileged", "socket", "rootuser", "db"]
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        config = _config(
+            tmp_path,
+            docker_engine,
+            services,
+            database={"name": "shop", "service": "db", "port": port},
+        )
+        results = _exposure_results(opscheck_cli, tmp_path, config)
+
+    assert [(item["id"], item["target"]) for item in results] == [
+        ("security.exposed_database", "shop")
+    ]
+    found = results[0]
+    assert found["outcome"] == "passed", found["message"]
+    assert found["message"] == (
+        f"database port {port} of service db is reachable from this host only"
+    )
+    assert found["evidence"]["service"] == "db"
+    assert f"127.0.0.1:{port}" in found["evidence"]["listeners"]
+
+
+@pytest.mark.slow
+def test_database_exposure_without_db_container_is_error(
+    opscheck_cli: Any, tmp_path: Path, docker_engine: Any, containers: Any
+) -> None:
+    config = _config(
+        tmp_path,
+        docker_engine,
+        ["clean", "db"],
+        database={"service": "postgres", "port": free_port()},
+    )
+
+    results = _exposure_results(opscheck_cli, tmp_path, config)
+
+    assert [item["target"] for item in results] == ["taskdb"]
+    assert results[0]["outcome"] == "error"
+    assert results[0]["message"] == (
+        "service postgres has no running container to inspect; start it with "
+        "'docker-compose up -d postgres'"
+    )
