@@ -127,3 +127,43 @@ def _container_ids(demo_stack: Any) -> dict[str, str]:
     labels = ["com.docker.compose.project=taskmanagement"]
     found = client.containers.list(all=True, filters={"label": labels})
     return {c.labels["com.docker.compose.service"]: c.id for c in found}
+
+
+def run_suite_on_demo(
+    opscheck_cli: Any, demo_stack: Any, command: str
+) -> tuple[Any, dict[tuple[str, str | None], dict[str, Any]]]:
+    outcome = opscheck_cli(
+        command,
+        "--config",
+        str(demo_stack.config_path),
+        env={"DOCKER_HOST": demo_stack.host},
+        cwd=demo_stack.directory.parent,
+    )
+    report = outcome.json(
+        demo_stack.directory.parent / "reports" / f"{command}-latest.json"
+    )
+    return outcome, {(item["id"], item["target"]): item for item in report["results"]}
+
+
+@pytest.mark.parametrize("command", ["weekly", "monthly", "security"])
+def test_maintenance_suites_pass_on_demo(
+    opscheck_cli: Any, demo_stack: Any, command: str
+) -> None:
+    demo_stack.heal()
+    outcome, results = run_suite_on_demo(opscheck_cli, demo_stack, command)
+    broken = {
+        key: item["message"]
+        for key, item in results.items()
+        if item["outcome"] in ("failed", "error")
+    }
+    assert broken == {}
+    assert outcome.exit_code == 0, outcome.stdout
+    if command == "monthly":
+        restore = results[
+            ("backup.restore_test", str(demo_stack.directory / "backups" / "database"))
+        ]
+        assert restore["outcome"] == "passed", restore
+        assert any(
+            key[0] == "tls.certificate_expiry" and item["outcome"] == "passed"
+            for key, item in results.items()
+        )
