@@ -87,6 +87,10 @@ def build_arguments(request: RunRequest, now: datetime) -> list[str]:
         "--opscheck-wait", str(request.wait_s),
         "--opscheck-wait-interval", str(request.wait_interval_s),
     ]  # fmt: skip
+    if request.verbose >= 2:
+        # pytest captures standard error while a check runs; -vv and -vvv ask for the
+        # log lines of each external call on the terminal as they happen.
+        arguments.append("--capture=no")
     if request.suite:
         arguments += ["--opscheck-suite", request.suite]
     if request.config_path:

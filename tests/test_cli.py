@@ -96,3 +96,21 @@ def test_help_lists_commands(opscheck_cli: Any) -> None:
         "demo",
     ):
         assert command in outcome.stdout
+
+
+def test_very_verbose_shows_external_calls(
+    opscheck_cli: Any, http_server: Any, tmp_path: Path
+) -> None:
+    server = http_server({"/ok": (200, {"status": "healthy"})})
+    config = write_config(
+        tmp_path,
+        {
+            "compose": {"services": []},
+            "endpoints": {"backend": {"url": server.url("/ok")}},
+        },
+    )
+    outcome = opscheck_cli(
+        "daily", "--config", str(config), "-k", "health.endpoint", "-vv"
+    )
+    assert outcome.exit_code == 0
+    assert f"INFO opscheck: GET {server.url('/ok')}" in outcome.stderr
