@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -256,6 +257,13 @@ def deploy_gate(**options: Any) -> None:
 @suite_options
 def run_command(marker: str, **options: Any) -> None:
     """Run any selection of checks by marker expression (pytest -m syntax)."""
+    words = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", marker)
+    unknown = [word for word in words if word not in SUITES and word not in ("and", "or", "not")]
+    if unknown:
+        raise CliError(
+            f"-m {marker!r}: {unknown[0]!r} is not a suite; the markers are "
+            f"{', '.join(SUITES)} (select checks by id, area or target with -k instead)"
+        )
     suite = marker if marker in SUITES else None
     _run(suite, marker, **options)
 

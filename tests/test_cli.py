@@ -114,3 +114,9 @@ def test_very_verbose_shows_external_calls(
     )
     assert outcome.exit_code == 0
     assert f"INFO opscheck: GET {server.url('/ok')}" in outcome.stderr
+
+
+def test_run_rejects_unknown_marker(opscheck_cli: Any) -> None:
+    outcome = opscheck_cli("run", "-m", "daily and backup")
+    assert outcome.exit_code == 2
+    assert "'backup' is not a suite; the markers are daily, deploy_gate" in outcome.stderr
