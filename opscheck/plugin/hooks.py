@@ -22,7 +22,7 @@ from opscheck.errors import ConfigError
 from opscheck.log import logger
 from opscheck.plugin import outcomes
 from opscheck.plugin.attestations import collect_attestations, reject_unknown
-from opscheck.plugin.results import Result, exit_status
+from opscheck.plugin.results import RESULT_PROPERTY, Result, exit_status, result_data
 from opscheck.plugin.state import STATE_KEY, ReportPaths, RunState, utc_now
 from opscheck.plugin.targets import targets_for
 from opscheck.plugin.verdict import Verdict
@@ -45,7 +45,6 @@ pytest_plugins = [
     "opscheck.fixtures.tls",
 ]
 
-RESULT_PROPERTY = "opscheck_result"
 VERDICT_KEY = pytest.StashKey[Verdict]()
 TIMEOUT_KEY = pytest.StashKey[float]()
 
@@ -167,7 +166,9 @@ def pytest_configure(config: pytest.Config) -> None:
             Path(html).with_name(f".{Path(html).name}.partial")
         )
         config.option.self_contained_html = True
-        stylesheet = str(Path(__file__).resolve().parent.parent / "reporting" / "report.css")
+        stylesheet = str(
+            Path(__file__).resolve().parent.parent / "reporting" / "report.css"
+        )
         config.option.css = [*(getattr(config.option, "css", None) or []), stylesheet]
 
     try:
@@ -466,7 +467,7 @@ def _apply_waiver(result: Result, state: RunState) -> None:
 def pytest_report_teststatus(
     report: pytest.TestReport, config: pytest.Config
 ) -> tuple[str, str, str] | None:
-    result = _result_of(report)
+    result = result_data(report)
     if result is None:
         return None
     letters = {
@@ -480,13 +481,6 @@ def pytest_report_teststatus(
     return None
 
 
-def _result_of(report: pytest.TestReport) -> dict[str, Any] | None:
-    for name, value in getattr(report, "user_properties", []):
-        if name == RESULT_PROPERTY:
-            return value  # type: ignore[no-any-return]
-    return None
-
-
 class ResultCollector:
     """Gathers results in the main process, from its own items and from xdist workers."""
 
@@ -494,7 +488,7 @@ class ResultCollector:
         self.state = state
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        data = _result_of(report)
+        data = result_data(report)
         if data is not None:
             self.state.results.append(Result.from_dict(data))
 

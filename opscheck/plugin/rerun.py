@@ -18,10 +18,9 @@ from _pytest.runner import runtestprotocol
 from opscheck.declaration import declaration_of
 from opscheck.errors import CheckError
 from opscheck.log import logger
-from opscheck.plugin.results import Result
+from opscheck.plugin.results import Result, result_data
 from opscheck.plugin.state import RunState, iso, utc_now
 
-RESULT_PROPERTY = "opscheck_result"
 SETTLED = ("passed", "skipped", "waived")
 
 
@@ -29,9 +28,9 @@ def _result_entry(
     reports: list[pytest.TestReport],
 ) -> tuple[pytest.TestReport, dict[str, Any]] | None:
     for report in reports:
-        for name, value in report.user_properties:
-            if name == RESULT_PROPERTY and isinstance(value, dict):
-                return report, value
+        data = result_data(report)
+        if data is not None:
+            return report, data
     return None
 
 

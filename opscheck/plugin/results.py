@@ -28,6 +28,10 @@ SEVERITY_OF: dict[str, str] = {
 _RANK = {"passed": 0, "skipped": 0, "waived": 0, "warning": 1, "failed": 2, "error": 2}
 FAIL_ON_RANK = {"warning": 1, "critical": 2}
 
+# The name under which a check's result travels in its pytest report's
+# user_properties, from an xdist worker to the main process.
+RESULT_PROPERTY = "opscheck_result"
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -104,3 +108,11 @@ def count_outcomes(results: list[Result]) -> dict[str, int]:
     for result in results:
         counts[result.outcome] += 1
     return counts
+
+
+def result_data(report: object) -> dict[str, Any] | None:
+    """Return the result that a pytest report carries, or None for a report of no check."""
+    for name, value in getattr(report, "user_properties", []):
+        if name == RESULT_PROPERTY and isinstance(value, dict):
+            return value
+    return None

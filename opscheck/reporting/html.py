@@ -14,17 +14,8 @@ from typing import Any
 
 import pytest
 
-from opscheck.plugin.results import OUTCOMES, count_outcomes
+from opscheck.plugin.results import OUTCOMES, count_outcomes, result_data
 from opscheck.plugin.state import STATE_KEY
-
-RESULT_PROPERTY = "opscheck_result"
-
-
-def _result_of(report: Any) -> dict[str, Any] | None:
-    for name, value in getattr(report, "user_properties", []):
-        if name == RESULT_PROPERTY:
-            return value  # type: ignore[no-any-return]
-    return None
 
 
 def _cell(column: str, value: str) -> str:
@@ -53,7 +44,7 @@ class HtmlColumns:
         cells.insert(5, "<th>Runbook</th>")
 
     def pytest_html_results_table_row(self, report: Any, cells: list[str]) -> None:
-        result = _result_of(report)
+        result = result_data(report)
         if result is None:
             for index in range(1, 6):
                 cells.insert(index, _cell("empty", ""))
@@ -69,7 +60,7 @@ class HtmlColumns:
         cells.insert(5, _cell("runbook", result["runbook"]))
 
     def pytest_html_results_table_html(self, report: Any, data: list[str]) -> None:
-        result = _result_of(report)
+        result = result_data(report)
         if result is None:
             return
         parts = [
