@@ -7,12 +7,18 @@ import pkgutil
 from functools import cache
 
 from opscheck.declaration import Declaration, declaration_of
+from opscheck.log import logger
 
 
 def check_package_path() -> str:
     """Return the folder that holds the check modules, as pytest should collect it."""
     package = importlib.import_module("opscheck.checks")
     return str(next(iter(package.__path__)))
+
+
+# Check modules that failed to import, with the reason. The run reports their
+# collection as an error of opscheck itself, while the other modules' checks still run.
+BROKEN_MODULES: dict[str, str] = {}
 
 
 @cache
@@ -25,7 +31,14 @@ def load_catalogue() -> dict[str, Declaration]:
     ):
         if module_info.name.startswith("_"):
             continue
-        module = importlib.import_module(f"opscheck.checks.{module_info.name}")
+        try:
+            module = importlib.import_module(f"opscheck.checks.{module_info.name}")
+        except Exception as exc:  # one broken module must not hide the others
+            BROKEN_MODULES[module_info.name] = f"{type(exc).__name__}: {exc}"
+            logger.error(
+                "check module %s cannot be imported: %s", module_info.name, exc
+            )
+            continue
         for value in vars(module).values():
             declaration = declaration_of(value)
             if declaration is None:

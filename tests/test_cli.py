@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.helpers import write_config
 
 
@@ -119,4 +121,31 @@ def test_very_verbose_shows_external_calls(
 def test_run_rejects_unknown_marker(opscheck_cli: Any) -> None:
     outcome = opscheck_cli("run", "-m", "daily and backup")
     assert outcome.exit_code == 2
-    assert "'backup' is not a suite; the markers are daily, deploy_gate" in outcome.stderr
+    assert (
+        "'backup' is not a suite; the markers are daily, deploy_gate" in outcome.stderr
+    )
+
+
+def test_broken_check_module_spares_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    from opscheck import catalogue
+
+    real_import = importlib.import_module
+
+    def import_module(name: str, package: str | None = None) -> Any:
+        if name == "opscheck.checks.daily_health":
+            raise SyntaxError("invalid syntax in the test's stand-in")
+        return real_import(name, package)
+
+    catalogue.load_catalogue.cache_clear()
+    monkeypatch.setattr(catalogue.importlib, "import_module", import_module)
+    try:
+        found = catalogue.load_catalogue()
+        assert "services.running" in found
+        assert "health.endpoint" not in found
+        assert catalogue.BROKEN_MODULES["daily_health"].startswith("SyntaxError")
+    finally:
+        monkeypatch.undo()
+        catalogue.BROKEN_MODULES.clear()
+        catalogue.load_catalogue.cache_clear()

@@ -19,7 +19,7 @@ from dotenv import dotenv_values
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from opscheck import redaction
-from opscheck.catalogue import load_catalogue
+from opscheck.catalogue import BROKEN_MODULES, load_catalogue
 from opscheck.config.model import Config
 from opscheck.config.yamlfile import load_yaml
 from opscheck.errors import ConfigError
@@ -339,6 +339,7 @@ def validate_check_settings(config: Config, source: Path | None) -> None:
         if declaration is None:
             problems.append(
                 f"  checks.{check_id}: unknown check id; 'opscheck list' shows the ids"
+                + _broken_modules_note()
             )
             continue
 
@@ -377,6 +378,13 @@ def validate_check_settings(config: Config, source: Path | None) -> None:
         raise ConfigError(
             "\n".join([f"{where} is invalid:", *problems]), key_path="checks"
         )
+
+
+def _broken_modules_note() -> str:
+    if not BROKEN_MODULES:
+        return ""
+    names = ", ".join(sorted(BROKEN_MODULES))
+    return f" (the check modules {names} failed to import, so their ids are missing)"
 
 
 def _option_type_problem(value: Any, default: Any) -> str | None:
