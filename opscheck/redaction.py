@@ -83,15 +83,16 @@ class Redactor:
     def _mask_truncated(self, text: str) -> str:
         pieces = text.split(TRUNCATION)
         for index, piece in enumerate(pieces[:-1]):
-            for secret in self._secrets:
-                for length in range(len(secret) - 1, MIN_PREFIX - 1, -1):
-                    if piece.endswith(secret[:length]):
-                        pieces[index] = piece[: len(piece) - length] + MASK
-                        break
-                else:
-                    continue
-                break
+            pieces[index] = self._mask_secret_tail(piece)
         return TRUNCATION.join(pieces)
+
+    def _mask_secret_tail(self, piece: str) -> str:
+        """Mask the longest start of a secret that ``piece`` ends with, if any."""
+        for secret in self._secrets:
+            for length in range(len(secret) - 1, MIN_PREFIX - 1, -1):
+                if piece.endswith(secret[:length]):
+                    return piece[: len(piece) - length] + MASK
+        return piece
 
     def data(self, value: Any) -> Any:
         """Return a copy of JSON-like data with every secret replaced in keys and strings."""
