@@ -22,7 +22,7 @@ INI_FILE = Path(__file__).parent / "plugin" / "checks.ini"
 
 @dataclass
 class RunRequest:
-    """What the user asked a suite command to do."""
+    """The options of one suite command, as the CLI received them."""
 
     suite: str | None
     marker: str

@@ -114,7 +114,7 @@ def parse_yaml(raw_bytes: bytes, path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(
-            f"config file {path} holds a {type(data).__name__}, not a mapping of sections; "
+            f"config file {path} contains a {type(data).__name__}, not a mapping of sections; "
             "start it with a section such as 'compose:'",
             source=str(path),
         )
@@ -155,7 +155,7 @@ def _build(
     )
     secrets.update(_config_secrets(config))
     for name, value, key_path in used:
-        # A variable that names a secret, or fills a key that holds one, is masked
+        # A variable that names a secret, or fills a key that contains one, is masked
         # wherever its value later appears (a token in a URL, a restore password).
         if redaction.SECRET_KEY_NAME.search(name) or redaction.SECRET_KEY_NAME.search(
             key_path[-1]

@@ -340,8 +340,8 @@ def _deselect_other_phase(
 def _deselect_without_targets(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Drop the placeholder pytest makes for a check whose config lists no target.
 
-    With ``compose.services: []`` there is nothing to check per service, which is
-    what the config says, not a result to report.
+    With ``compose.services: []`` there is nothing to check per service. That is
+    the config's choice, not a result to report.
     """
     empty = []
     for item in items:

@@ -31,7 +31,7 @@ def iso(moment: datetime) -> str:
 
 
 def current_user() -> str:
-    """Return the name of the user running opscheck, as the OS knows it."""
+    """Return the login name of the user running opscheck, or the numeric uid."""
     try:
         return getpass.getuser()
     except (KeyError, OSError):
@@ -40,7 +40,7 @@ def current_user() -> str:
 
 @dataclass
 class ReportPaths:
-    """Where the reports of this run go."""
+    """The report files of this run."""
 
     json: Path | None = None
     junit: Path | None = None

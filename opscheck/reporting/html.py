@@ -33,9 +33,9 @@ class HtmlColumns:
         report.title = f"opscheck {state.suite or 'run'} report"
 
     def pytest_html_results_table_header(self, cells: list[str]) -> None:
-        # pytest-html's own column knows only pytest's outcomes, so a warning reads as
-        # passed and an error as failed there; it is named for what it shows, and the
-        # Outcome column beside it carries opscheck's outcome.
+        # pytest-html's own column shows only pytest's outcomes, so a warning appears as
+        # passed and an error as failed there. It is named for what it shows, and the
+        # Outcome column beside it contains opscheck's outcome.
         cells[0] = '<th class="sortable" data-column-type="result">pytest result</th>'
         cells.insert(1, '<th class="sortable" data-column-type="check">Check</th>')
         cells.insert(2, '<th class="sortable" data-column-type="target">Target</th>')
