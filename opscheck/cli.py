@@ -258,7 +258,11 @@ def deploy_gate(**options: Any) -> None:
 def run_command(marker: str, **options: Any) -> None:
     """Run any selection of checks by marker expression (pytest -m syntax)."""
     words = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", marker)
-    unknown = [word for word in words if word not in SUITES and word not in ("and", "or", "not")]
+    unknown = [
+        word
+        for word in words
+        if word not in SUITES and word not in ("and", "or", "not")
+    ]
     if unknown:
         raise CliError(
             f"-m {marker!r}: {unknown[0]!r} is not a suite; the markers are "
